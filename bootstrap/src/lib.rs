@@ -1,7 +1,53 @@
-//! lamphp: run an ordinary PHP site through php-fpm so that a script cannot tell it is
+//! lamphp runs an ordinary PHP site through php-fpm so that a script cannot tell it is
 //! not behind a carefully configured nginx + php-fpm.
 //!
-//! (Module map and request path: filled in as the modules land.)
+//! # A request's path
+//!
+//! ```text
+//!  HTTP/1.1 (serve) ──> serve ──┐
+//!                               ├─> Request ─> app ─> uri ─> router ──┬─> static_file
+//!                               │   (request,                         ├─> 301 / 403 / 404 (error_page)
+//!                               │    origin)                          └─> cgi::params ─> fastcgi ─> php-fpm
+//!  Response <───────────────────┴──────── front door encodes ────────────── cgi::response <──┘
+//! ```
+//!
+//! # Modules, in the order a request meets them
+//!
+//! - [`serve`]: the HTTP/1.1 front door (hyper); turns a connection's requests into
+//!   [`request::Request`]s and writes the responses back, streaming.
+//! - [`request`]: the front-door-neutral request: raw path and query, headers in
+//!   order, `$host`; malformed requests are refused here with a 400.
+//! - [`origin`]: REMOTE_ADDR, SERVER_PORT, REQUEST_SCHEME, HTTPS: from the socket, or from
+//!   a trusted proxy's X-Forwarded-* headers as the reference's ALB server derives them.
+//! - [`app`]: the core: normalises, routes, and answers with a file, a redirect, an error
+//!   page or PHP's response.
+//! - [`uri`]: nginx's `$uri`: percent-decoding, slash merging, dot segments; traversal is
+//!   refused here.
+//! - [`router`]: the reference's nginx `location`/`try_files`/`index` rules as a pure
+//!   function over a [`router::Docroot`]; [`docroot`] is the one on disk.
+//! - [`static_file`]: files as nginx's static module sends them (MIME types, ETag,
+//!   conditional and range requests, streamed).
+//! - [`cgi`]: pure: the FastCGI params PHP receives ([`cgi::params`]) and the parsing of
+//!   the CGI response head ([`cgi::response`]).
+//! - [`fastcgi`]: the wire format ([`fastcgi::record`]) and the pooled keep-alive client
+//!   ([`fastcgi::client`]).
+//! - [`fpm`]: supervises php-fpm: finds it, configures it, starts it, restarts it when
+//!   it dies, drains its logs, stops it.
+//! - [`error_page`]: nginx-shaped error pages; [`body`]: the response body type.
+//! - [`logging`], [`signals`]: process plumbing for the binary.
 
+pub mod app;
 pub mod body;
+pub mod cgi;
+pub mod docroot;
 pub mod error_page;
+pub mod fastcgi;
+pub mod fpm;
+pub mod logging;
+pub mod origin;
+pub mod request;
+pub mod router;
+pub mod serve;
+pub mod signals;
+pub mod static_file;
+pub mod uri;

@@ -1,0 +1,35 @@
+# lamphp: two commands on a fresh Debian machine.
+#   make run   build and serve examples/ on http://127.0.0.1:8080
+#   make test  install test dependencies and run every test
+SHELL := /bin/bash
+CARGO ?= cargo
+RUN_PACKAGES := php8.2-fpm php8.2-cli
+TEST_PACKAGES := $(RUN_PACKAGES) nginx curl
+BENCH_PACKAGES := $(TEST_PACKAGES) wrk
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: run test lint bench deps-run deps-test
+
+run: deps-run
+	$(CARGO) build --release -p lamphp-bootstrap
+	@echo "lamphp: serving examples/site on http://$(LISTEN)/ (Ctrl-C stops)"
+	./target/release/bootstrap serve --root examples/site --listen $(LISTEN)
+
+test: deps-test lint
+	$(CARGO) test --workspace --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: deps-bench
+	benches/run.sh
+
+deps-run:
+	@scripts/need.sh $(RUN_PACKAGES)
+
+deps-test:
+	@scripts/need.sh $(TEST_PACKAGES)
+
+deps-bench:
+	@scripts/need.sh $(BENCH_PACKAGES)

@@ -1,0 +1,336 @@
+//! Requests to php-fpm over keep-alive Unix socket connections.
+//!
+//! php-fpm binds a worker to a connection for as long as the connection stays open, so
+//! an idle pooled connection holds a worker hostage. We therefore never open more
+//! connections than php-fpm has workers (a semaphore), or a request could wait forever
+//! for a worker that an idle connection of ours keeps. A worker recycled by
+//! `pm.max_requests` closes its connection after its last response; pooled connections
+//! are checked before reuse, and a reused connection that dies before sending a byte is
+//! retried once on a fresh one when the request has no body (no byte of it was
+//! consumed, so nothing is lost and PHP never saw the request).
+//!
+//! Each request runs in its own task, which writes the request body while reading the
+//! response: a script may print more than a socket buffer before it reads its input.
+
+use crate::body::Body;
+use crate::cgi::response::{find_head_end, parse_head, HeadError};
+use crate::cgi::{CgiHead, Params};
+use crate::fastcgi::record::{self, Frame, PairTooLarge, ProtocolError};
+use crate::request::{BoxError, RequestBody};
+use bytes::{Bytes, BytesMut};
+use http::StatusCode;
+use http_body::Body as _;
+use http_body_util::{BodyExt, StreamBody};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::time::{timeout_at, Instant};
+
+/// nginx refuses a larger head with "upstream sent too big header"; its default buffer
+/// is 4 KiB, which real sites outgrow with cookies, so we allow more.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// A pool of connections to one php-fpm socket.
+pub struct Client {
+    socket: PathBuf,
+    idle: Mutex<Vec<UnixStream>>,
+    workers: Arc<Semaphore>,
+}
+
+/// A response whose head has arrived; the body streams on.
+pub struct Exchange {
+    pub head: CgiHead,
+    pub body: Body,
+}
+
+#[derive(Debug, Error)]
+pub enum FastCgiError {
+    #[error(transparent)]
+    PairTooLarge(#[from] PairTooLarge),
+    #[error("cannot connect to php-fpm at {path}: {source}")]
+    Connect { path: PathBuf, source: io::Error },
+    #[error("php-fpm closed the connection before sending a response head")]
+    Closed,
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error(transparent)]
+    Head(#[from] HeadError),
+    #[error("php-fpm sent a response head larger than {MAX_HEAD} bytes")]
+    HeadTooLarge,
+    #[error("php-fpm did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("reading the request body: {0}")]
+    RequestBody(BoxError),
+    #[error("talking to php-fpm: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl FastCgiError {
+    /// The status nginx answers with for this failure.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            FastCgiError::PairTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            FastCgiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            FastCgiError::RequestBody(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+impl Client {
+    /// A client for php-fpm listening on `socket` with `workers` workers.
+    pub fn new(socket: &Path, workers: usize) -> Arc<Client> {
+        Arc::new(Client {
+            socket: socket.to_owned(),
+            idle: Mutex::new(Vec::with_capacity(workers)),
+            workers: Arc::new(Semaphore::new(workers.max(1))),
+        })
+    }
+
+    /// Send a request; resolves once the response head has arrived. `deadline` bounds
+    /// the whole exchange, body included; `request_id` tags PHP's stderr lines.
+    pub async fn send(
+        self: &Arc<Self>,
+        params: &Params,
+        body: RequestBody,
+        deadline: Instant,
+        request_id: Arc<str>,
+    ) -> Result<Exchange, FastCgiError> {
+        let mut prelude = BytesMut::new();
+        record::encode_prelude(params, &mut prelude)?;
+        let worker = Arc::clone(&self.workers)
+            .acquire_owned()
+            .await
+            .expect("the worker semaphore is never closed");
+        let (head_tx, head_rx) = oneshot::channel();
+        let (body_tx, body_rx) = mpsc::channel(8);
+        let job = Job {
+            client: Arc::clone(self),
+            prelude: prelude.freeze(),
+            body,
+            deadline,
+            request_id,
+            _worker: worker,
+        };
+        tokio::spawn(job.run(head_tx, body_tx));
+        let head = head_rx.await.map_err(|_| FastCgiError::Closed)??;
+        Ok(Exchange {
+            head,
+            body: stream_body(body_rx),
+        })
+    }
+
+    async fn connection(&self) -> Result<(UnixStream, bool), FastCgiError> {
+        loop {
+            let pooled = self.idle.lock().expect("pool lock").pop();
+            match pooled {
+                Some(conn) if is_open(&conn) => return Ok((conn, true)),
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        let conn = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| FastCgiError::Connect {
+                path: self.socket.clone(),
+                source,
+            })?;
+        Ok((conn, false))
+    }
+
+    fn release(&self, conn: UnixStream) {
+        self.idle.lock().expect("pool lock").push(conn);
+    }
+}
+
+/// Whether php-fpm still holds its end: nothing to read and no EOF. A direct `recv`
+/// with MSG_PEEK, because tokio's cached readiness may not have seen the FIN yet.
+fn is_open(conn: &UnixStream) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a valid buffer on a socket we own.
+    let n = unsafe {
+        libc::recv(
+            conn.as_raw_fd(),
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+}
+
+fn stream_body(rx: mpsc::Receiver<io::Result<Bytes>>) -> Body {
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item.map(http_body::Frame::data), rx))
+    });
+    StreamBody::new(frames).boxed_unsync()
+}
+
+type HeadTx = oneshot::Sender<Result<CgiHead, FastCgiError>>;
+type BodyTx = mpsc::Sender<io::Result<Bytes>>;
+
+/// One request's life on a connection.
+struct Job {
+    client: Arc<Client>,
+    prelude: Bytes,
+    body: RequestBody,
+    deadline: Instant,
+    request_id: Arc<str>,
+    _worker: OwnedSemaphorePermit,
+}
+
+/// How an attempt on one connection ended.
+enum Outcome {
+    /// END_REQUEST arrived and the connection is clean: reuse it.
+    Done,
+    /// Finished, but the connection must not be reused (client gone, body cut short).
+    Abandoned,
+}
+
+impl Job {
+    async fn run(mut self, head_tx: HeadTx, body_tx: BodyTx) {
+        let mut head_tx = Some(head_tx);
+        let replayable = self.body.is_end_stream();
+        let mut retried = false;
+        let err = loop {
+            let (mut conn, reused) = match self.client.connection().await {
+                Ok(c) => c,
+                Err(e) => break e,
+            };
+            let mut got_bytes = false;
+            let deadline = self.deadline;
+            let attempt = self.attempt(&mut conn, &mut head_tx, &body_tx, &mut got_bytes);
+            let result = match timeout_at(deadline, attempt).await {
+                Ok(result) => result,
+                Err(_) => Err(FastCgiError::Timeout(self.timeout_hint())),
+            };
+            match result {
+                Ok(Outcome::Done) => return self.client.release(conn),
+                Ok(Outcome::Abandoned) => return,
+                Err(e @ (FastCgiError::Closed | FastCgiError::Io(_)))
+                    if reused && !got_bytes && replayable && !retried && head_tx.is_some() =>
+                {
+                    tracing::debug!(request = %self.request_id, "pooled php-fpm connection was closed ({e}); retrying on a new one");
+                    retried = true;
+                }
+                Err(e) => break e,
+            }
+        };
+        match head_tx.take() {
+            Some(tx) => {
+                let _ = tx.send(Err(err));
+            }
+            None => {
+                tracing::error!(request = %self.request_id, "response cut short: {err}");
+                let _ = body_tx.send(Err(io::Error::other(err))).await;
+            }
+        }
+    }
+
+    fn timeout_hint(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    async fn attempt(
+        &mut self,
+        conn: &mut UnixStream,
+        head_tx: &mut Option<HeadTx>,
+        body_tx: &BodyTx,
+        got_bytes: &mut bool,
+    ) -> Result<Outcome, FastCgiError> {
+        let (mut rd, mut wr) = conn.split();
+        let prelude = &self.prelude;
+        let body = &mut self.body;
+        let writer = async move {
+            wr.write_all(prelude).await?;
+            let mut buf = BytesMut::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(FastCgiError::RequestBody)?;
+                if let Ok(data) = frame.into_data() {
+                    record::encode_stdin(&data, &mut buf);
+                    wr.write_all(&buf).await?;
+                    buf.clear();
+                }
+            }
+            record::encode_stdin_end(&mut buf);
+            wr.write_all(&buf).await?;
+            Ok::<_, FastCgiError>(())
+        };
+        let reader = read_response(&mut rd, head_tx, body_tx, &self.request_id, got_bytes);
+        tokio::pin!(writer, reader);
+        let mut written = false;
+        loop {
+            tokio::select! {
+                w = &mut writer, if !written => {
+                    w?;
+                    written = true;
+                }
+                r = &mut reader => {
+                    return match r? {
+                        Outcome::Done if written => Ok(Outcome::Done),
+                        _ => Ok(Outcome::Abandoned),
+                    };
+                }
+            }
+        }
+    }
+}
+
+async fn read_response(
+    rd: &mut (impl AsyncReadExt + Unpin),
+    head_tx: &mut Option<HeadTx>,
+    body_tx: &BodyTx,
+    request_id: &str,
+    got_bytes: &mut bool,
+) -> Result<Outcome, FastCgiError> {
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut head = BytesMut::new();
+    loop {
+        while let Some(frame) = record::decode(&mut buf)? {
+            match frame {
+                Frame::Stdout(data) if head_tx.is_some() => {
+                    head.extend_from_slice(&data);
+                    let Some((head_len, body_start)) = find_head_end(&head) else {
+                        if head.len() > MAX_HEAD {
+                            return Err(FastCgiError::HeadTooLarge);
+                        }
+                        continue;
+                    };
+                    let parsed = parse_head(&head[..head_len])?;
+                    let rest = head.split_off(body_start).freeze();
+                    let _ = head_tx.take().expect("checked above").send(Ok(parsed));
+                    if !rest.is_empty() && body_tx.send(Ok(rest)).await.is_err() {
+                        return Ok(Outcome::Abandoned);
+                    }
+                }
+                Frame::Stdout(data) => {
+                    if body_tx.send(Ok(data)).await.is_err() {
+                        return Ok(Outcome::Abandoned);
+                    }
+                }
+                Frame::Stderr(data) => log_stderr(request_id, &data),
+                Frame::End { .. } if head_tx.is_some() => return Err(FastCgiError::Closed),
+                Frame::End { .. } => return Ok(Outcome::Done),
+            }
+        }
+        if rd.read_buf(&mut buf).await? == 0 {
+            return Err(FastCgiError::Closed);
+        }
+        *got_bytes = true;
+    }
+}
+
+/// What PHP writes to the FastCGI stderr stream (warnings and notices when
+/// `log_errors` goes to the SAPI), tagged with the request it belongs to.
+fn log_stderr(request_id: &str, data: &[u8]) {
+    for line in String::from_utf8_lossy(data).lines().filter(|l| !l.is_empty()) {
+        tracing::warn!(target: "php", request = %request_id, "{line}");
+    }
+}

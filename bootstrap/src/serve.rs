@@ -1,0 +1,115 @@
+//! `bootstrap serve`: the HTTP/1.1 front door (the ECS container path, and local use).
+//!
+//! hyper parses HTTP; every request becomes a [`Request`] whose origin depends on whether
+//! the peer is a trusted proxy, and [`App::handle`] answers it. Responses stream. On
+//! shutdown the listener closes, in-flight requests finish (bounded), and the caller
+//! stops php-fpm.
+
+use crate::app::App;
+use crate::body::Body;
+use crate::error_page;
+use crate::origin::TrustedProxies;
+use crate::request::{Head, Request};
+use http::StatusCode;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How long in-flight requests may run on after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serve `app` on `listener` until `shutdown` resolves.
+pub async fn run(
+    app: Arc<App>,
+    listener: TcpListener,
+    trusted: TrustedProxies,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let trusted = Arc::new(trusted);
+    let ids = Arc::new(AtomicU64::new(0));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let local = match stream.local_addr() {
+            Ok(local) => local,
+            Err(_) => continue,
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, trusted, ids) = (app.clone(), trusted.clone(), ids.clone());
+        let service = service_fn(move |req| {
+            let id: Arc<str> = format!("{:x}", ids.fetch_add(1, Ordering::Relaxed)).into();
+            let app = app.clone();
+            let request = request(&trusted, req, peer, local, &id);
+            async move {
+                Ok::<_, Infallible>(match request {
+                    Ok(request) => app.handle(request, id).await,
+                    Err(bad) => bad,
+                })
+            }
+        });
+        let conn = http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting up to {DRAIN:?} for requests in flight");
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still running after {DRAIN:?}; closing them");
+    }
+}
+
+/// Our request from hyper's, or the 400 nginx would answer with.
+fn request(
+    trusted: &TrustedProxies,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    id: &str,
+) -> Result<Request, hyper::Response<Body>> {
+    let (parts, body) = req.into_parts();
+    let target = match parts.uri.scheme() {
+        Some(_) => parts.uri.to_string(),
+        None => parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.to_string(), |pq| pq.as_str().to_owned()),
+    };
+    let origin = trusted.origin(peer, local, &parts.headers);
+    let head = match Head::new(parts.method, target.as_bytes(), parts.version, parts.headers, origin) {
+        Ok(head) => head,
+        Err(e) => {
+            tracing::info!(request = %id, "400 from {peer}: {e}");
+            return Err(error_page::response(StatusCode::BAD_REQUEST));
+        }
+    };
+    let body = body.map_err(Into::into).boxed_unsync();
+    Ok(Request { head, body })
+}

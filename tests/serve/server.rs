@@ -1,0 +1,136 @@
+//! A `bootstrap serve` process for one test: started on a free port, its log captured,
+//! killed when dropped (and its php-fpm with it, through PR_SET_PDEATHSIG).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    log: Arc<Mutex<String>>,
+    runtime_dir: PathBuf,
+}
+
+pub fn docroot() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/serve/docroot")
+}
+
+impl Server {
+    /// Start `bootstrap serve` over the test docroot with extra `args`.
+    pub fn start(args: &[&str]) -> Server {
+        assert!(
+            ["/usr/sbin/php-fpm8.2", "/usr/sbin/php-fpm"].iter().any(|p| Path::new(p).exists())
+                || std::env::var_os("LAMPHP_PHP_FPM").is_some(),
+            "php-fpm is missing: apt-get install php8.2-fpm (or run `make test`)"
+        );
+        let runtime_dir = std::env::temp_dir().join(format!(
+            "lamphp-serve-test-{}-{}",
+            std::process::id(),
+            unique()
+        ));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+            .arg("serve")
+            .arg("--root")
+            .arg(docroot())
+            .args(["--listen", "127.0.0.1:0", "--workers", "2", "--runtime-dir"])
+            .arg(&runtime_dir)
+            .args(args)
+            .env("LAMPHP_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning bootstrap");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut server = Server {
+            child,
+            port: 0,
+            log,
+            runtime_dir,
+        };
+        let line = server.wait_for_log("serving ", Duration::from_secs(20));
+        let addr = line.rsplit("http://").next().unwrap();
+        let port = addr.split(|c: char| !c.is_ascii_digit() && c != ':' && c != '.').next().unwrap();
+        server.port = port.rsplit(':').next().unwrap().parse().unwrap();
+        server
+    }
+
+    /// Wait until a log line contains `needle`; return that line.
+    pub fn wait_for_log(&mut self, needle: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(line) = self.log().lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("bootstrap exited ({status}) before logging {needle:?}:\n{}", self.log());
+            }
+            assert!(start.elapsed() < limit, "no {needle:?} in the log after {limit:?}:\n{}", self.log());
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// GET `path`, returning (status, body).
+    pub fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let res = crate::http::exchange(self.port, req.as_bytes()).expect("GET");
+        (res.status, res.body)
+    }
+
+    /// The php-fpm master: the bootstrap's child process (any of its threads may have
+    /// spawned it, so every thread's `children` list is read).
+    pub fn fpm_master(&self) -> u32 {
+        let pid = self.child.id();
+        let children: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+            .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<_>>())
+            .collect();
+        *children
+            .first()
+            .unwrap_or_else(|| panic!("bootstrap has no child process:\n{}", self.log()))
+    }
+
+    pub fn rss_peak_kb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.runtime_dir);
+    }
+}
+
+pub fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn alive(pid: u32) -> bool {
+    // A zombie still has a /proc entry; only count running processes.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.split_whitespace().nth(2).is_some_and(|state| state == "Z"))
+        .unwrap_or(false)
+}
