@@ -204,3 +204,55 @@ fn diff_json(path: &str, r: &Value, l: &Value, diffs: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse;
+
+    fn diffs(reference: &[u8], lamphp: &[u8]) -> Vec<String> {
+        let case = crate::case::get("t", "/");
+        let seen = |raw| Seen {
+            request: b"GET / HTTP/1.1\r\nHost: h\r\n",
+            response: parse(raw).unwrap(),
+            port: 1,
+        };
+        compare(&case, Mode::Direct, seen(reference), seen(lamphp))
+    }
+
+    #[test]
+    fn grouped_repeats_and_chunking_are_forgiven() {
+        let nginx = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nA: 1\r\nB: 2\r\nA: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+        let ours = b"HTTP/1.1 200 OK\r\na: 1\r\na: 3\r\nb: 2\r\ncontent-length: 2\r\n\r\nok";
+        assert_eq!(diffs(nginx, ours), Vec::<String>::new());
+    }
+
+    #[test]
+    fn order_values_status_and_body_differences_are_reported() {
+        let nginx = b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nContent-Length: 2\r\n\r\nok";
+        let ours = b"HTTP/1.1 200 Fine\r\nB: 2\r\nA: 9\r\nContent-Length: 2\r\n\r\nno";
+        let found = diffs(nginx, ours).join("\n");
+        for part in ["status:", "header a:", "header order", "body:"] {
+            assert!(found.contains(part), "{part} missing from:\n{found}");
+        }
+    }
+
+    #[test]
+    fn json_dumps_compare_by_path_and_key_order() {
+        let dump = |json: &str| format!("HTTP/1.1 200 OK\r\nX-Dump: 1\r\n\r\n{json}").into_bytes();
+        let host = r#""headers":{"Host":"h"}"#;
+        let reference = dump(&format!(
+            r#"{{"server":{{"HTTP_HOST":"h","A":"1","B":"2"}},{host}}}"#
+        ));
+        let lamphp = dump(&format!(
+            r#"{{"server":{{"HTTP_HOST":"h","B":"2","A":"x"}},{host}}}"#
+        ));
+        let found = diffs(&reference, &lamphp);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with("server.A: reference \"1\" vs lamphp \"x\""),
+            "{found:?}"
+        );
+        assert!(found[1].contains("key order"), "{found:?}");
+    }
+}

@@ -70,7 +70,7 @@ pub fn exchange(port: u16, request: &[u8]) -> Result<Response, String> {
 }
 
 /// Parses interim responses, the final head and the body (to EOF, chunked decoded).
-fn parse(mut raw: &[u8]) -> Result<Response, String> {
+pub fn parse(mut raw: &[u8]) -> Result<Response, String> {
     let mut interim = Vec::new();
     loop {
         let end = find(raw, b"\r\n\r\n").ok_or_else(|| {
@@ -169,4 +169,32 @@ pub fn escape(bytes: &[u8], max: usize) -> String {
         s.push_str(&format!("...(+{} bytes)", bytes.len() - max));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_interim_duplicates_and_chunks() {
+        let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 299 Odd Reason\r\nSet-Cookie: a=1\r\nX: y\r\nSet-Cookie: b=2\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n";
+        let r = parse(raw).unwrap();
+        assert_eq!(r.interim, [100]);
+        assert_eq!(
+            (r.status, r.status_line.as_str()),
+            (299, "HTTP/1.1 299 Odd Reason")
+        );
+        let cookies: Vec<_> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "Set-Cookie")
+            .collect();
+        assert_eq!(cookies.len(), 2);
+        assert_eq!(r.body, b"abcde");
+    }
+
+    #[test]
+    fn a_cut_chunked_body_is_an_error() {
+        assert!(parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nabc").is_err());
+    }
 }

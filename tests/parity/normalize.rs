@@ -173,3 +173,77 @@ fn request_host(request: &[u8]) -> (String, Option<String>) {
         .filter(|p| !p.is_empty());
     (host, port)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_headers_join_into_the_first_copy() {
+        let head = b"GET / HTTP/1.1\r\nCookie: a=1\r\nX: 1\r\ncookie: b=2\r\nx: 2\r\nY: 3\r\n";
+        let joined = join_repeated_headers(head);
+        assert_eq!(
+            joined,
+            b"GET / HTTP/1.1\r\nCookie: a=1; b=2\r\nX: 1, 2\r\nY: 3\r\n"
+        );
+    }
+
+    #[test]
+    fn host_and_request_port_follow_nginx() {
+        let host = |r: &[u8]| request_host(r);
+        assert_eq!(
+            host(b"GET / HTTP/1.1\r\nHost: Ex.TEST.:81\r\n"),
+            ("ex.test".into(), Some("81".into()))
+        );
+        assert_eq!(
+            host(b"GET / HTTP/1.1\r\nHost: [::1]\r\n"),
+            ("[::1]".into(), None)
+        );
+        assert_eq!(
+            host(b"GET / HTTP/1.1\r\nHost: [::1]:8\r\n"),
+            ("[::1]".into(), Some("8".into()))
+        );
+        assert_eq!(
+            host(b"GET http://a.test:9/x HTTP/1.1\r\nHost: b:7\r\n"),
+            ("a.test".into(), Some("9".into()))
+        );
+        assert_eq!(host(b"GET / HTTP/1.0\r\n"), (String::new(), None));
+    }
+
+    #[test]
+    fn locations_lose_the_own_port_and_proxy_redirects_their_origin() {
+        assert_eq!(
+            own_port_in_location(b"http://h:4567/sub/?x", 4567),
+            b"http://h:{PORT}/sub/?x"
+        );
+        assert_eq!(
+            own_port_in_location(b"http://h:45678/", 4567),
+            b"http://h:45678/"
+        );
+        assert_eq!(own_port_in_location(b"/relative", 4567), b"/relative");
+        assert_eq!(
+            proxy_redirect_location(b"https://h/sub/?x=1", Mode::Proxy, 301, true),
+            b"/sub/?x=1"
+        );
+        assert_eq!(
+            proxy_redirect_location(b"https://h/a", Mode::Proxy, 301, false),
+            b"https://h/a"
+        );
+        assert_eq!(
+            proxy_redirect_location(b"https://h/a", Mode::Direct, 301, true),
+            b"https://h/a"
+        );
+    }
+
+    #[test]
+    fn only_lamphps_signature_is_put_back() {
+        let mut page = format!(
+            "x<hr><center>lamphp/{}</center>\r\n",
+            env!("CARGO_PKG_VERSION")
+        )
+        .into_bytes();
+        assert!(error_page_signature(&mut page));
+        assert_eq!(page, b"x<hr><center>nginx/1.22.1</center>\r\n");
+        assert!(!error_page_signature(&mut page));
+    }
+}
