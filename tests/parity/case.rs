@@ -1,0 +1,170 @@
+//! One row of the case table and the small builder the tables are written with.
+
+/// Where a case runs: lamphp's direct mode (against the reference's direct server) and/or
+/// its trusted-proxy mode (against the reference's ALB server).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    Direct,
+    Proxy,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Direct => "direct",
+            Mode::Proxy => "proxy",
+        }
+    }
+}
+
+/// What the ALB adds to every request in proxy mode: the client's address appended last
+/// to X-Forwarded-For, the scheme and the port it listened on.
+pub const ALB_HEADERS: &[u8] =
+    b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Port: 443\r\n";
+
+/// The Host every built request carries unless the case says otherwise.
+pub const HOST: &str = "parity.test";
+
+/// Written as a placeholder in a request; replaced by the port of the server it is sent
+/// to, the way a real client writes the server's port into its Host header.
+pub const PORT_PLACEHOLDER: &[u8] = b"{PORT}";
+
+pub struct Case {
+    pub name: String,
+    /// Request line and header lines, each ending in CRLF, without the blank line.
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
+    pub modes: Vec<Mode>,
+    /// In proxy mode, append [`ALB_HEADERS`] (off for cases that write their own).
+    pub alb: bool,
+    /// The case repeats request headers on purpose: departure (a) applies.
+    pub repeated_headers: bool,
+    /// A status both sides must answer with (the reference too: this checks the case).
+    pub expect_status: Option<u16>,
+    /// Bytes neither side's body may contain (e.g. output of a script that must not run).
+    pub forbid: Option<&'static str>,
+}
+
+/// A request `METHOD target HTTP/1.1` with the default Host.
+pub fn req(name: &str, method: &str, target: impl AsRef<[u8]>) -> Case {
+    let mut head = format!("{method} ").into_bytes();
+    head.extend_from_slice(target.as_ref());
+    head.extend_from_slice(format!(" HTTP/1.1\r\nHost: {HOST}\r\n").as_bytes());
+    raw(name, head)
+}
+
+pub fn get(name: &str, target: impl AsRef<[u8]>) -> Case {
+    req(name, "GET", target)
+}
+
+/// A request whose request line and headers are given exactly (CRLF-terminated lines).
+pub fn raw(name: &str, head: impl AsRef<[u8]>) -> Case {
+    Case {
+        name: name.to_string(),
+        head: head.as_ref().to_vec(),
+        body: Vec::new(),
+        modes: vec![Mode::Direct, Mode::Proxy],
+        alb: true,
+        repeated_headers: false,
+        expect_status: None,
+        forbid: None,
+    }
+}
+
+impl Case {
+    /// Adds one header line (`Name: value`, no CRLF).
+    pub fn h(mut self, line: impl AsRef<[u8]>) -> Case {
+        self.head.extend_from_slice(line.as_ref());
+        self.head.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// Sets the body; a Content-Length is added when the head declares no framing.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Case {
+        self.body = body.into();
+        self
+    }
+
+    pub fn direct_only(mut self) -> Case {
+        self.modes = vec![Mode::Direct];
+        self
+    }
+
+    pub fn proxy_only(mut self) -> Case {
+        self.modes = vec![Mode::Proxy];
+        self
+    }
+
+    /// Proxy mode without the ALB's headers (the case writes its own, or none).
+    pub fn no_alb(mut self) -> Case {
+        self.alb = false;
+        self
+    }
+
+    pub fn repeated(mut self) -> Case {
+        self.repeated_headers = true;
+        self
+    }
+
+    pub fn status(mut self, status: u16) -> Case {
+        self.expect_status = Some(status);
+        self
+    }
+
+    pub fn forbid(mut self, text: &'static str) -> Case {
+        self.forbid = Some(text);
+        self
+    }
+
+    /// The bytes sent to a server on `port` in `mode`: the head, `Connection: close`,
+    /// the ALB's headers in proxy mode, a Content-Length if needed, the body.
+    pub fn render(&self, mode: Mode, port: u16, head: &[u8]) -> Vec<u8> {
+        let mut out = replace(head, PORT_PLACEHOLDER, port.to_string().as_bytes());
+        out.extend_from_slice(b"Connection: close\r\n");
+        if mode == Mode::Proxy && self.alb {
+            out.extend_from_slice(ALB_HEADERS);
+        }
+        let framed = header_lines(head).iter().any(|(n, _)| {
+            n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding")
+        });
+        if !self.body.is_empty() && !framed {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// The request line of a rendered request, for messages.
+pub fn request_line(request: &[u8]) -> String {
+    let end = crate::http::find(request, b"\r\n").unwrap_or(request.len());
+    crate::http::escape(&request[..end], 300)
+}
+
+/// The header lines of a head (after the request line), as (name, value) in order.
+pub fn header_lines(head: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let text_end = crate::http::find(head, b"\r\n\r\n").map_or(head.len(), |e| e + 2);
+    head[..text_end]
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter_map(|l| {
+            let colon = l.iter().position(|&b| b == b':')?;
+            let value = l[colon + 1..].trim_ascii().to_vec();
+            Some((String::from_utf8_lossy(&l[..colon]).into_owned(), value))
+        })
+        .collect()
+}
+
+pub fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while let Some(at) = crate::http::find(rest, from) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(to);
+        rest = &rest[at + from.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}

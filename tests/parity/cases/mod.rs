@@ -1,0 +1,33 @@
+//! The case table, split by topic. Each row is one request: a name, the raw request (or
+//! the small builder in `case.rs`), the modes it runs in and its flags.
+
+mod bodies;
+mod headers;
+mod host;
+mod methods;
+mod paths;
+mod proxy;
+mod queries;
+mod scripts;
+mod statics;
+
+use std::path::Path;
+
+use crate::case::Case;
+
+pub fn all(root: &Path) -> Vec<Case> {
+    [
+        queries::cases(),
+        paths::cases(),
+        methods::cases(),
+        bodies::cases(),
+        headers::cases(),
+        host::cases(),
+        scripts::cases(),
+        statics::cases(root),
+        proxy::cases(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}

@@ -1,0 +1,3 @@
+<?php
+// A parse error: the script never runs.
+echo "never" +;

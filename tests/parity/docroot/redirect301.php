@@ -1,0 +1,3 @@
+<?php
+header('Location: https://example.test/moved?x=1', true, 301);
+echo "moved\n";

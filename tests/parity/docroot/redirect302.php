@@ -1,0 +1,3 @@
+<?php
+// header('Location: ...') alone makes PHP answer 302.
+header('Location: /x');

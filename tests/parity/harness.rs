@@ -1,0 +1,284 @@
+//! Starting and stopping the servers under comparison. Every server is owned by a guard
+//! whose `Drop` stops it, so a failing or panicking test leaves nothing running.
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a server may take to accept its first connection.
+const STARTUP: Duration = Duration::from_secs(20);
+/// How long a stopped server may take to exit before it is killed.
+const SHUTDOWN: Duration = Duration::from_secs(5);
+/// Free ports are found by binding port 0 and releasing it; another process may grab the
+/// port in between, so a start that fails is retried with new ports this many times.
+const ATTEMPTS: usize = 3;
+
+/// The project's copy of the reference oracle (start.sh and its templates).
+pub fn reference_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference")
+}
+
+/// Fails (never skips) when the reference's programs are not installed. start.sh finds
+/// them through PATH, so that is where they are looked for.
+pub fn require_reference_programs() {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = |name: &str| {
+        path.split(':')
+            .any(|dir| Path::new(dir).join(name).is_file())
+    };
+    assert!(
+        found("nginx") && (found("php-fpm8.2") || found("php-fpm")),
+        "the parity suite needs the reference oracle's programs: apt-get install nginx php8.2-fpm"
+    );
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Waits until `port` accepts a connection; `alive` reports why the server is gone.
+fn wait_for_port(port: u16, mut alive: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+    let deadline = Instant::now() + STARTUP;
+    while Instant::now() < deadline {
+        alive()?;
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        sleep(Duration::from_millis(50));
+    }
+    Err(format!(
+        "nothing accepted connections on port {port} within {STARTUP:?}"
+    ))
+}
+
+fn run_with_retries<T>(what: &str, mut start: impl FnMut() -> Result<T, String>) -> T {
+    let mut errors = Vec::new();
+    for _ in 0..ATTEMPTS {
+        match start() {
+            Ok(server) => return server,
+            Err(e) => errors.push(e),
+        }
+    }
+    panic!(
+        "{what} did not start ({ATTEMPTS} attempts):\n{}",
+        errors.join("\n---\n")
+    );
+}
+
+/// Whether `pid` has exited (gone, or a zombie nobody reaped yet).
+fn exited(pid: libc::pid_t) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// Sends SIGTERM to `pid`, waits for it to go, then SIGKILLs it.
+fn stop_pid(pid: libc::pid_t) {
+    // SAFETY: kill(2) has no memory-safety preconditions; pid names a process we started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + SHUTDOWN;
+    while Instant::now() < deadline && !exited(pid) {
+        sleep(Duration::from_millis(20));
+    }
+    if !exited(pid) {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// nginx + php-fpm started by the reference's start.sh, with its direct and ALB servers.
+pub struct Reference {
+    run: TempDir,
+    pub direct_port: u16,
+    pub alb_port: u16,
+}
+
+impl Reference {
+    pub fn start(root: &Path) -> Reference {
+        run_with_retries("the reference (nginx + php-fpm)", || {
+            Reference::try_start(root)
+        })
+    }
+
+    fn try_start(root: &Path) -> Result<Reference, String> {
+        let run = tempfile::Builder::new()
+            .prefix("parity-ref")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        // The guard exists before start.sh runs, so whatever it started is stopped.
+        let reference = Reference {
+            run,
+            direct_port: free_port(),
+            alb_port: free_port(),
+        };
+        let out = Command::new("bash")
+            .arg(reference_dir().join("start.sh"))
+            .arg(root)
+            .arg(reference.run.path())
+            .arg(reference.direct_port.to_string())
+            .arg(reference.alb_port.to_string())
+            .arg("2")
+            .output()
+            .map_err(|e| format!("running start.sh: {e}"))?;
+        if !out.status.success() {
+            let log =
+                |f: &str| fs::read_to_string(reference.run.path().join(f)).unwrap_or_default();
+            return Err(format!(
+                "start.sh failed: {}{}\nnginx.out: {}\nfpm.out: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                log("nginx.out"),
+                log("fpm.out"),
+            ));
+        }
+        for port in [reference.direct_port, reference.alb_port] {
+            wait_for_port(port, || Ok(()))?;
+        }
+        Ok(reference)
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        // nginx first, so no request reaches a php-fpm that is going away.
+        for file in ["nginx.pid", "fpm.pid"] {
+            let pid = fs::read_to_string(self.run.path().join(file)).ok();
+            if let Some(pid) = pid.and_then(|p| p.trim().parse::<libc::pid_t>().ok()) {
+                stop_pid(pid);
+            }
+        }
+    }
+}
+
+/// One `bootstrap serve` process.
+pub struct Lamphp {
+    child: Child,
+    logs: TempDir,
+    pub port: u16,
+}
+
+impl Lamphp {
+    pub fn start(root: &Path, extra: &[&str]) -> Lamphp {
+        run_with_retries("lamphp (bootstrap serve)", || {
+            Lamphp::try_start(root, extra)
+        })
+    }
+
+    fn try_start(root: &Path, extra: &[&str]) -> Result<Lamphp, String> {
+        let logs = tempfile::Builder::new()
+            .prefix("parity-lamphp")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let port = free_port();
+        let stderr = fs::File::create(logs.path().join("stderr")).map_err(|e| e.to_string())?;
+        let child = std::os::unix::process::CommandExt::process_group(
+            Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+                .arg("serve")
+                .arg("--root")
+                .arg(root)
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .args(["--workers", "2"])
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(stderr),
+            // Its own process group: php-fpm children it leaves behind can be killed with it.
+            0,
+        )
+        .spawn()
+        .map_err(|e| format!("spawning bootstrap: {e}"))?;
+        let mut server = Lamphp { child, logs, port };
+        let started = wait_for_port(port, || match server.child.try_wait() {
+            Ok(Some(status)) => Err(format!("bootstrap exited early ({status})")),
+            _ => Ok(()),
+        });
+        started.map_err(|e| format!("{e}; its stderr:\n{}", server.stderr()))?;
+        Ok(server)
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(self.logs.path().join("stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for Lamphp {
+    fn drop(&mut self) {
+        let pid = self.child.id() as libc::pid_t;
+        // SIGTERM lets bootstrap stop its php-fpm; then the whole group goes.
+        // SAFETY: kill(2) has no memory-safety preconditions; pid is our child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + SHUTDOWN;
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // SAFETY: kill(2) on the process group we created for this child.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+}
+
+/// The two ports a side of the comparison answers on.
+#[derive(Clone, Copy)]
+pub struct Ports {
+    pub direct: u16,
+    pub proxy: u16,
+}
+
+/// Everything under comparison: the reference and the side playing lamphp. The guards
+/// are held only to be dropped (which stops them) when the suite ends.
+pub struct Servers {
+    _reference: Reference,
+    _twin: Option<Reference>,
+    _lamphp: Vec<Lamphp>,
+    pub reference: Ports,
+    pub lamphp: Ports,
+}
+
+impl Servers {
+    /// With `self_check`, a second reference plays lamphp, which proves the harness and
+    /// the cases before `bootstrap serve` exists: only the departures may differ then.
+    pub fn start(root: &Path, self_check: bool) -> Servers {
+        let reference = Reference::start(root);
+        let ref_ports = Ports {
+            direct: reference.direct_port,
+            proxy: reference.alb_port,
+        };
+        let (twin, lamphp, lamphp_ports) = if self_check {
+            let twin = Reference::start(root);
+            let ports = Ports {
+                direct: twin.direct_port,
+                proxy: twin.alb_port,
+            };
+            (Some(twin), Vec::new(), ports)
+        } else {
+            let direct = Lamphp::start(root, &[]);
+            let proxy = Lamphp::start(root, &["--trust-proxy", "127.0.0.1/32"]);
+            let ports = Ports {
+                direct: direct.port,
+                proxy: proxy.port,
+            };
+            (None, vec![direct, proxy], ports)
+        };
+        Servers {
+            _reference: reference,
+            _twin: twin,
+            _lamphp: lamphp,
+            reference: ref_ports,
+            lamphp: lamphp_ports,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The parity suite: every case is sent, as raw bytes, to the reference (nginx 1.22 +
+//! php-fpm, `tests/reference/`) and to lamphp (`bootstrap serve`), in direct and in
+//! trusted-proxy mode, and the answers must match as the spec defines parity (see
+//! `README.md` beside this file for the forgiven differences).
+//!
+//! `PARITY_FILTER=substring` runs the cases whose `mode/name` contains it;
+//! `PARITY_SELF_CHECK=1` puts a second reference where lamphp would be;
+//! `PARITY_VERBOSE=1` also lists passing cases with both status lines.
+
+mod case;
+mod cases;
+mod compare;
+mod docroot;
+mod harness;
+mod http;
+mod normalize;
+
+use case::{Case, Mode};
+use compare::Seen;
+use harness::{Ports, Servers};
+
+#[test]
+fn parity() {
+    harness::require_reference_programs();
+    let root = docroot::prepare();
+    let cases = cases::all(&root);
+    check_names_unique(&cases);
+    let filter = std::env::var("PARITY_FILTER").unwrap_or_default();
+    let self_check = std::env::var("PARITY_SELF_CHECK").is_ok_and(|v| v == "1");
+    let verbose = std::env::var("PARITY_VERBOSE").is_ok_and(|v| v == "1");
+    if self_check {
+        println!("parity: self-check, a second reference plays lamphp");
+    }
+    let servers = Servers::start(&root, self_check);
+
+    let mut passed = 0;
+    let mut failed = Vec::new();
+    for case in &cases {
+        for &mode in &case.modes {
+            let name = format!("{}/{}", mode.name(), case.name);
+            if !name.contains(&filter) {
+                continue;
+            }
+            let (line, statuses, diffs) = run(case, mode, &servers);
+            if diffs.is_empty() {
+                if verbose {
+                    println!("ok   {name}: {line} -> {statuses}");
+                }
+                passed += 1;
+                continue;
+            }
+            println!("FAIL {name}\n  request: {line}\n  answers: {statuses}");
+            for diff in &diffs {
+                println!("  {diff}");
+            }
+            failed.push(name);
+        }
+    }
+    if !failed.is_empty() {
+        println!("{} failing cases:\n  {}", failed.len(), failed.join("\n  "));
+    }
+    println!("parity: {passed} passed, {} failed", failed.len());
+    assert!(
+        passed + failed.len() > 0,
+        "PARITY_FILTER={filter:?} matched no case"
+    );
+    assert!(
+        failed.is_empty(),
+        "{} parity cases failed (listed above)",
+        failed.len()
+    );
+}
+
+/// Sends `case` to both sides in `mode`; returns the request line, both status lines
+/// and the differences.
+fn run(case: &Case, mode: Mode, servers: &Servers) -> (String, String, Vec<String>) {
+    let port = |ports: Ports| match mode {
+        Mode::Direct => ports.direct,
+        Mode::Proxy => ports.proxy,
+    };
+    let (ref_port, lam_port) = (port(servers.reference), port(servers.lamphp));
+    let ref_head = match case.repeated_headers {
+        true => normalize::join_repeated_headers(&case.head),
+        false => case.head.clone(),
+    };
+    let ref_request = case.render(mode, ref_port, &ref_head);
+    let lam_request = case.render(mode, lam_port, &case.head);
+    let line = case::request_line(&lam_request);
+    // Both sides at once: a slow answer (nginx's lingering close) costs its time once.
+    let answers = std::thread::scope(|s| {
+        let reference = s.spawn(|| http::exchange(ref_port, &ref_request));
+        let lamphp = http::exchange(lam_port, &lam_request);
+        (reference.join().expect("reference exchange thread"), lamphp)
+    });
+    let status = |answer: &Result<http::Response, String>| match answer {
+        Ok(r) => r.status_line.clone(),
+        Err(e) => format!("error: {e}"),
+    };
+    let statuses = format!(
+        "reference {:?}, lamphp {:?}",
+        status(&answers.0),
+        status(&answers.1)
+    );
+    let diffs = match answers {
+        (Ok(r), Ok(l)) => compare::compare(
+            case,
+            mode,
+            Seen {
+                request: &ref_request,
+                response: r,
+                port: ref_port,
+            },
+            Seen {
+                request: &lam_request,
+                response: l,
+                port: lam_port,
+            },
+        ),
+        _ => vec!["no comparable response (see answers)".to_string()],
+    };
+    (line, statuses, diffs)
+}
+
+fn check_names_unique(cases: &[Case]) {
+    let mut names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    let dup: Vec<_> = names
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    assert!(dup.is_empty(), "duplicate case names: {dup:?}");
+}

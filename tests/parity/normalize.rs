@@ -1,0 +1,249 @@
+//! Everything the comparison forgives, each in one function saying why. Anything not
+//! forgiven here must be identical.
+
+use serde_json::Value;
+
+use crate::case::{header_lines, Mode};
+
+/// The last line of every page nginx generates itself (errors, redirects).
+pub const NGINX: &[u8] = b"<hr><center>nginx/1.22.1</center>";
+
+/// Each server listens on its own port, which shows in SERVER_PORT (direct mode) and in
+/// the absolute URLs nginx builds for redirects: both are replaced by `{PORT}`.
+pub fn own_port_in_server_port(dump: &mut Value, port: u16) {
+    if let Some(v) = dump.pointer_mut("/server/SERVER_PORT") {
+        if v.as_str() == Some(port.to_string().as_str()) {
+            *v = Value::from("{PORT}");
+        }
+    }
+}
+
+/// See [`own_port_in_server_port`]: the same for a `Location` URL's authority.
+pub fn own_port_in_location(location: &[u8], port: u16) -> Vec<u8> {
+    let text = String::from_utf8_lossy(location);
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return location.to_vec();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let authority = match authority.strip_suffix(&format!(":{port}")) {
+        Some(host) => format!("{host}:{{PORT}}"),
+        None => authority.to_string(),
+    };
+    format!("{scheme}://{authority}{path}").into_bytes()
+}
+
+/// Departure (d): behind the ALB, lamphp builds a directory redirect's Location from
+/// X-Forwarded-Proto/-Port (the URL the client really used) where nginx uses its own
+/// listen port, so for the server's own 301s in proxy mode (`by_server`: the reference's
+/// body is nginx's page, not a script's output) only the path and query are compared.
+pub fn proxy_redirect_location(
+    location: &[u8],
+    mode: Mode,
+    status: u16,
+    by_server: bool,
+) -> Vec<u8> {
+    if mode != Mode::Proxy || status != 301 || !by_server {
+        return location.to_vec();
+    }
+    let text = String::from_utf8_lossy(location);
+    match text.split_once("://") {
+        Some((_, rest)) => rest.as_bytes()[rest.find('/').unwrap_or(rest.len())..].to_vec(),
+        None => location.to_vec(),
+    }
+}
+
+/// Departure (c): pages nginx itself generates end with `<hr><center>nginx/1.22.1</center>`;
+/// lamphp's name lamphp and its version there. lamphp's line is turned back into nginx's.
+/// Returns whether the body had lamphp's signature.
+pub fn error_page_signature(body: &mut Vec<u8>) -> bool {
+    let lamphp = format!("<hr><center>lamphp/{}</center>", env!("CARGO_PKG_VERSION"));
+    let replaced = crate::case::replace(body, lamphp.as_bytes(), NGINX);
+    let changed = replaced != *body;
+    *body = replaced;
+    changed
+}
+
+/// Departure (a): nginx 1.22 passes every copy of a repeated request header and PHP keeps
+/// the last; lamphp joins them like nginx 1.23+ (`Cookie` with "; ", others with ", ").
+/// The reference is sent the request with the copies already joined into the first one,
+/// so what it shows is exactly what lamphp must show for the original request.
+pub fn join_repeated_headers(head: &[u8]) -> Vec<u8> {
+    let lines = header_lines(head);
+    let request_line_end = crate::http::find(head, b"\r\n").map_or(head.len(), |e| e + 2);
+    let mut out = head[..request_line_end].to_vec();
+    let mut done: Vec<String> = Vec::new();
+    for (name, _) in &lines {
+        let key = name.to_ascii_lowercase();
+        if done.contains(&key) {
+            continue;
+        }
+        let separator: &[u8] = if key == "cookie" { b"; " } else { b", " };
+        let values: Vec<&[u8]> = lines
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+            .collect();
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&values.join(separator));
+        out.extend_from_slice(b"\r\n");
+        done.push(key);
+    }
+    out
+}
+
+/// Departure (b): Debian's nginx 1.22 passes HTTP_HOST as `$host` (lower case, no port);
+/// lamphp passes nginx 1.30's `$host$is_request_port$request_port`, keeping the port the
+/// client named so a site on a non-default port can build its own URLs. The expected
+/// value is computed from the request; the reference must show its `$host` part, lamphp
+/// all of it. Afterwards lamphp's value is set to the reference's so that the rest of
+/// the dump (including where Host sits in getallheaders()) compares as usual.
+pub fn http_host(
+    reference: &mut Value,
+    lamphp: &mut Value,
+    request: &[u8],
+    diffs: &mut Vec<String>,
+) {
+    let (host, port) = request_host(request);
+    let full = match &port {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    for (pointer, field) in [
+        ("/server/HTTP_HOST", "server.HTTP_HOST"),
+        ("/headers/Host", "headers.Host"),
+    ] {
+        let ref_value = reference.pointer(pointer).cloned();
+        if ref_value.as_ref().and_then(Value::as_str) != Some(host.as_str()) {
+            diffs.push(format!(
+                "{field}: the reference shows {ref_value:?}, the harness computed $host {host:?} (harness bug?)"
+            ));
+        }
+        match (lamphp.pointer_mut(pointer), ref_value) {
+            (Some(v), Some(ref_value)) => {
+                if v.as_str() != Some(full.as_str()) {
+                    diffs.push(format!("{field}: expected {full:?} ($host$is_request_port$request_port) vs lamphp {v}"));
+                }
+                *v = ref_value;
+            }
+            (None, _) => diffs.push(format!("{field}: expected {full:?} vs lamphp (missing)")),
+            (Some(_), None) => {}
+        }
+    }
+}
+
+/// nginx's `$host` and `$request_port` for a request: host and port from an absolute-form
+/// request target, else from the Host header; host lower-cased and without a trailing
+/// dot; no host at all gives the server name, which the reference leaves empty.
+fn request_host(request: &[u8]) -> (String, Option<String>) {
+    let line_end = crate::http::find(request, b"\r\n").unwrap_or(request.len());
+    let line = String::from_utf8_lossy(&request[..line_end]).into_owned();
+    let target = line.split(' ').nth(1).unwrap_or_default();
+    let from_uri = ["http://", "https://"].iter().find_map(|scheme| {
+        let lower = target.to_ascii_lowercase();
+        lower.starts_with(scheme).then(|| {
+            let rest = &target[scheme.len()..];
+            rest[..rest.find(['/', '?']).unwrap_or(rest.len())].to_string()
+        })
+    });
+    let from_header = header_lines(request)
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| String::from_utf8_lossy(&v).into_owned());
+    let split = |authority: &str| -> (String, Option<String>) {
+        let port_at = match authority.rfind(':') {
+            Some(i) if !authority[i..].contains(']') => Some(i),
+            _ => None,
+        };
+        match port_at {
+            Some(i) => (
+                authority[..i].to_string(),
+                Some(authority[i + 1..].to_string()),
+            ),
+            None => (authority.to_string(), None),
+        }
+    };
+    let (uri_host, uri_port) = from_uri.as_deref().map(split).unzip();
+    let (hdr_host, hdr_port) = from_header.as_deref().map(split).unzip();
+    let host = uri_host.or(hdr_host).unwrap_or_default();
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let port = uri_port
+        .flatten()
+        .or(hdr_port.flatten())
+        .filter(|p| !p.is_empty());
+    (host, port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_headers_join_into_the_first_copy() {
+        let head = b"GET / HTTP/1.1\r\nCookie: a=1\r\nX: 1\r\ncookie: b=2\r\nx: 2\r\nY: 3\r\n";
+        let joined = join_repeated_headers(head);
+        assert_eq!(
+            joined,
+            b"GET / HTTP/1.1\r\nCookie: a=1; b=2\r\nX: 1, 2\r\nY: 3\r\n"
+        );
+    }
+
+    #[test]
+    fn host_and_request_port_follow_nginx() {
+        let host = |r: &[u8]| request_host(r);
+        assert_eq!(
+            host(b"GET / HTTP/1.1\r\nHost: Ex.TEST.:81\r\n"),
+            ("ex.test".into(), Some("81".into()))
+        );
+        assert_eq!(
+            host(b"GET / HTTP/1.1\r\nHost: [::1]\r\n"),
+            ("[::1]".into(), None)
+        );
+        assert_eq!(
+            host(b"GET / HTTP/1.1\r\nHost: [::1]:8\r\n"),
+            ("[::1]".into(), Some("8".into()))
+        );
+        assert_eq!(
+            host(b"GET http://a.test:9/x HTTP/1.1\r\nHost: b:7\r\n"),
+            ("a.test".into(), Some("9".into()))
+        );
+        assert_eq!(host(b"GET / HTTP/1.0\r\n"), (String::new(), None));
+    }
+
+    #[test]
+    fn locations_lose_the_own_port_and_proxy_redirects_their_origin() {
+        assert_eq!(
+            own_port_in_location(b"http://h:4567/sub/?x", 4567),
+            b"http://h:{PORT}/sub/?x"
+        );
+        assert_eq!(
+            own_port_in_location(b"http://h:45678/", 4567),
+            b"http://h:45678/"
+        );
+        assert_eq!(own_port_in_location(b"/relative", 4567), b"/relative");
+        assert_eq!(
+            proxy_redirect_location(b"https://h/sub/?x=1", Mode::Proxy, 301, true),
+            b"/sub/?x=1"
+        );
+        assert_eq!(
+            proxy_redirect_location(b"https://h/a", Mode::Proxy, 301, false),
+            b"https://h/a"
+        );
+        assert_eq!(
+            proxy_redirect_location(b"https://h/a", Mode::Direct, 301, true),
+            b"https://h/a"
+        );
+    }
+
+    #[test]
+    fn only_lamphps_signature_is_put_back() {
+        let mut page = format!(
+            "x<hr><center>lamphp/{}</center>\r\n",
+            env!("CARGO_PKG_VERSION")
+        )
+        .into_bytes();
+        assert!(error_page_signature(&mut page));
+        assert_eq!(page, b"x<hr><center>nginx/1.22.1</center>\r\n");
+        assert!(!error_page_signature(&mut page));
+    }
+}
