@@ -9,7 +9,7 @@ use crate::fastcgi::Client;
 use crate::request::{Head, Request, RequestBody};
 use crate::router::{self, Route};
 use crate::{cgi, error_page, static_file, uri};
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderValue, Method, Response, StatusCode};
 use http_body::Body as _;
 use bytes::BytesMut;
 use http_body_util::{BodyExt, Full};
@@ -47,6 +47,10 @@ impl App {
     /// would send, and a log line that says why. `request_id` tags the log lines.
     pub async fn handle(&self, req: Request, request_id: Arc<str>) -> Response<Body> {
         let Request { head, body } = req;
+        // nginx refuses these before any location sees them.
+        if matches!(head.method, Method::TRACE | Method::CONNECT) {
+            return error_page::response(StatusCode::METHOD_NOT_ALLOWED);
+        }
         let normalized = match uri::normalize(&head.path) {
             Ok(u) => u,
             Err(e) => {
@@ -54,7 +58,7 @@ impl App {
                 return error_page::response(StatusCode::BAD_REQUEST);
             }
         };
-        match router::route(&normalized, &self.docroot) {
+        match router::route(&normalized, &head.method, &self.docroot) {
             Route::Php {
                 script_name,
                 path_info,
@@ -68,6 +72,7 @@ impl App {
             Route::AddSlash { uri } => add_slash(&head, &uri),
             Route::Forbidden => error_page::response(StatusCode::FORBIDDEN),
             Route::NotFound => error_page::response(StatusCode::NOT_FOUND),
+            Route::MethodNotAllowed => error_page::response(StatusCode::METHOD_NOT_ALLOWED),
         }
     }
 

@@ -79,7 +79,19 @@ fn forwarded_client(headers: &HeaderMap) -> Option<IpAddr> {
         .as_bytes()
         .rsplit(|&b| b == b',' || b == b' ')
         .find(|entry| !entry.is_empty())?;
-    std::str::from_utf8(last_entry).ok()?.parse().ok()
+    parse_addr_port(std::str::from_utf8(last_entry).ok()?)
+}
+
+/// nginx's `ngx_parse_addr_port`: `addr:port` counts as `addr` when what follows the
+/// first colon is a port number; otherwise the whole entry must be an address (so bare
+/// IPv6 works, and bracketed `[v6]:port` does not).
+fn parse_addr_port(entry: &str) -> Option<IpAddr> {
+    match entry.split_once(':') {
+        Some((addr, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            addr.parse().ok()
+        }
+        _ => entry.parse().ok(),
+    }
 }
 
 /// The proxies whose X-Forwarded-* headers are believed (`--trust-proxy`).
@@ -146,7 +158,10 @@ mod tests {
                 ("2001:db8::1", "", "", "", false),
             ),
             (&[("x-forwarded-for", "garbage")], ("127.0.0.1", "5555", "", "", false)),
-            (&[("x-forwarded-for", "1.2.3.4:80")], ("127.0.0.1", "5555", "", "", false)),
+            (&[("x-forwarded-for", "1.2.3.4:80")], ("1.2.3.4", "", "", "", false)),
+            (&[("x-forwarded-for", "::1")], ("::1", "", "", "", false)),
+            (&[("x-forwarded-for", "[::1]:80")], ("127.0.0.1", "5555", "", "", false)),
+            (&[("x-forwarded-for", "")], ("127.0.0.1", "5555", "", "", false)),
             (&[("x-forwarded-proto", "http")], ("127.0.0.1", "5555", "", "http", false)),
         ];
         let trusted = TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);

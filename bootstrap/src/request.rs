@@ -71,6 +71,8 @@ pub enum BadRequest {
     MissingHost,
     #[error("more than one Host header")]
     DuplicateHost,
+    #[error("invalid method {0:?}")]
+    Method(String),
 }
 
 impl Head {
@@ -83,6 +85,10 @@ impl Head {
         headers: HeaderMap,
         origin: Origin,
     ) -> Result<Head, BadRequest> {
+        // nginx's parser takes only upper-case letters, `_` and `-` in a method.
+        if !method.as_str().bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-') {
+            return Err(BadRequest::Method(method.to_string()));
+        }
         let (authority, path_and_query) = split_absolute_form(target)?;
         let (path, query) = match path_and_query.iter().position(|&b| b == b'?') {
             Some(i) => (&path_and_query[..i], Some(path_and_query[i + 1..].to_vec())),
@@ -231,6 +237,9 @@ mod tests {
         for (target, version, hosts) in table {
             assert!(head(target, *version, hosts).is_err(), "{target} {hosts:?}");
         }
+        let lower = Method::from_bytes(b"get").unwrap();
+        let headers = HeaderMap::from_iter([(header::HOST, HeaderValue::from_static("h"))]);
+        assert!(Head::new(lower, b"/", Version::HTTP_11, headers, Origin::default()).is_err());
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! [`Docroot`], so the whole decision is table-tested without touching a disk. The query
 //! string never changes on the way: every internal redirect above keeps `$args`.
 
+use http::Method;
+
 /// What the router needs to know about a path under the document root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -45,6 +47,8 @@ pub enum Route {
     /// A directory with no index file (nginx: "directory index is forbidden").
     Forbidden,
     NotFound,
+    /// nginx's index and static modules handle only GET, HEAD and POST.
+    MethodNotAllowed,
 }
 
 const INDEX: [&[u8]; 2] = [b"index.php", b"index.html"];
@@ -52,11 +56,12 @@ const FRONT_CONTROLLER: &[u8] = b"/index.php";
 /// nginx gives up after 10 internal redirects; ours can take at most three.
 const MAX_REDIRECTS: usize = 10;
 
-/// Route the normalised `uri`.
-pub fn route(uri: &[u8], root: &impl Docroot) -> Route {
+/// Route the normalised `uri` of a request with `method`.
+pub fn route(uri: &[u8], method: &Method, root: &impl Docroot) -> Route {
+    let static_method = matches!(*method, Method::GET | Method::HEAD | Method::POST);
     let mut uri = uri.to_vec();
     for _ in 0..MAX_REDIRECTS {
-        match step(&uri, root) {
+        match step(&uri, static_method, root) {
             Step::Done(route) => return route,
             Step::Redirect(next) => uri = next,
         }
@@ -70,7 +75,7 @@ enum Step {
     Redirect(Vec<u8>),
 }
 
-fn step(uri: &[u8], root: &impl Docroot) -> Step {
+fn step(uri: &[u8], static_method: bool, root: &impl Docroot) -> Step {
     if contains(uri, b"/.") {
         return Step::Done(Route::NotFound);
     }
@@ -86,9 +91,12 @@ fn step(uri: &[u8], root: &impl Docroot) -> Step {
     }
     // try_files $uri $uri/: `$uri` only matches a file (a trailing slash makes it a
     // directory lookup), `$uri/` only a directory.
+    // The static module's methods are checked before anything else it does; a file
+    // asked for with another method is left to it (it answers 405 too).
     let ends_in_slash = uri.last() == Some(&b'/');
     match root.kind(uri) {
         Kind::File if !ends_in_slash => Step::Done(Route::Static { uri: uri.to_vec() }),
+        Kind::Dir if !static_method => Step::Done(Route::MethodNotAllowed),
         Kind::Dir if ends_in_slash => index(uri, root),
         Kind::Dir => Step::Done(Route::AddSlash { uri: uri.to_vec() }),
         _ => Step::Redirect(FRONT_CONTROLLER.to_vec()),
@@ -202,14 +210,34 @@ mod tests {
             ("/a.php/b\n", php("/a.php", "/b")),
         ];
         for (uri, want) in table {
-            assert_eq!(route(uri.as_bytes(), &site()), want, "{uri:?}");
+            assert_eq!(route(uri.as_bytes(), &Method::GET, &site()), want, "{uri:?}");
+        }
+    }
+
+    #[test]
+    fn directories_take_only_the_static_modules_methods() {
+        let put = Method::PUT;
+        let post = Method::POST;
+        let table: Vec<(&str, &Method, Route)> = vec![
+            ("/sub/", &put, Route::MethodNotAllowed),
+            ("/sub", &put, Route::MethodNotAllowed),
+            ("/empty/", &Method::OPTIONS, Route::MethodNotAllowed),
+            ("/sub/", &post, php("/sub/index.php", "")),
+            ("/sub", &post, Route::AddSlash { uri: "/sub".into() }),
+            ("/empty/", &post, Route::Forbidden),
+            ("/foo", &put, php("/index.php", "")),
+            ("/a.php", &Method::DELETE, php("/a.php", "")),
+            ("/hello.txt", &put, Route::Static { uri: "/hello.txt".into() }),
+        ];
+        for (uri, method, want) in table {
+            assert_eq!(route(uri.as_bytes(), method, &site()), want, "{method} {uri:?}");
         }
     }
 
     #[test]
     fn no_front_controller_means_404() {
         let bare = Fake(HashMap::from([("/", Kind::Dir)]));
-        assert_eq!(route(b"/anything", &bare), Route::NotFound);
-        assert_eq!(route(b"/", &bare), Route::Forbidden);
+        assert_eq!(route(b"/anything", &Method::GET, &bare), Route::NotFound);
+        assert_eq!(route(b"/", &Method::GET, &bare), Route::Forbidden);
     }
 }
