@@ -17,6 +17,8 @@ mod mime;
 mod multipart;
 mod plan;
 mod range;
+#[cfg(test)]
+mod tests;
 
 use crate::body::{self, Body};
 use crate::error_page;
