@@ -206,11 +206,13 @@ mod tests {
             ("Thu Jan  1 00:00:00 1970", 0),
             ("Sun Nov 6 08:49:37 1994", 784_111_777),
             ("Thursday, 01-Jan-70 00:00:00 GMT", 0),
+            // Two-digit years below 70 are 20xx: nginx sent a 304 for a file of this
+            // mtime (2069-12-31).
             ("Wednesday, 31-Dec-69 00:00:00 GMT", 3_155_673_600),
             ("Tue, 29 Feb 2000 00:00:00 GMT", 951_782_400),
             ("Fri, 31 Dec 9999 23:59:59 GMT", 253_402_300_799),
-            // Day 00 is not rejected: it is the last day of the month before (nginx
-            // answered 304 to this date for a file of that mtime, as for 31-Dec-69).
+            // Day 00 is not rejected but read as the last day of the month before; nginx
+            // sent a 304 for a file of this mtime (2023-11-30).
             ("Tue, 00 Dec 2023 00:00:00 GMT", 1_701_302_400),
         ] {
             assert_eq!(parse(text.as_bytes()), want, "{text}");
