@@ -6,6 +6,7 @@
 
 use crate::body::{self, Body};
 use http::{header, HeaderValue, Response, StatusCode};
+use hyper::ext::ReasonPhrase;
 
 /// The signature in the page's footer, where nginx prints `nginx/1.22.1`.
 pub const SIGNATURE: &str = concat!("lamphp/", env!("CARGO_PKG_VERSION"));
@@ -18,14 +19,75 @@ pub fn html(status: StatusCode) -> String {
     )
 }
 
-/// nginx's reason phrases where they differ from the IANA registry's.
+/// nginx's answer to a header line longer than its 8 KiB buffer: a 400 with a page of
+/// its own.
+pub fn header_too_large() -> Response<Body> {
+    let page = format!(
+        "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n<hr><center>{SIGNATURE}</center>\r\n</body>\r\n</html>\r\n"
+    );
+    let mut res = Response::new(body::full(page));
+    *res.status_mut() = StatusCode::BAD_REQUEST;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    res
+}
+
+/// nginx's reason phrase for `status` (its `ngx_http_status_lines`): not always the
+/// IANA registry's (302 "Moved Temporarily", 405 "Not Allowed"), and empty for codes it
+/// has none for, where it writes `HTTP/1.1 418 ` with nothing after the space.
 pub fn reason(status: StatusCode) -> &'static str {
     match status.as_u16() {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Moved Temporarily",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
         405 => "Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Time-out",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
         413 => "Request Entity Too Large",
         414 => "Request-URI Too Large",
+        415 => "Unsupported Media Type",
         416 => "Requested Range Not Satisfiable",
-        _ => status.canonical_reason().unwrap_or(""),
+        421 => "Misdirected Request",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Temporarily Unavailable",
+        504 => "Gateway Time-out",
+        505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
+        _ => "",
+    }
+}
+
+/// Give `res` nginx's status line unless it already has a reason phrase of its own
+/// (PHP's `Status:` text). hyper would write the IANA phrase otherwise.
+pub fn set_reason<B>(res: &mut Response<B>) {
+    if res.extensions().get::<ReasonPhrase>().is_some() {
+        return;
+    }
+    let status = res.status();
+    let nginx = reason(status);
+    if status.canonical_reason() != Some(nginx) {
+        res.extensions_mut()
+            .insert(ReasonPhrase::from_static(nginx.as_bytes()));
     }
 }
 
@@ -60,8 +122,25 @@ mod tests {
             (416, "Requested Range Not Satisfiable"),
             (301, "Moved Permanently"),
             (502, "Bad Gateway"),
+            (302, "Moved Temporarily"),
+            (504, "Gateway Time-out"),
+            (418, ""),
+            (599, ""),
         ] {
             assert_eq!(reason(StatusCode::from_u16(code).unwrap()), want);
         }
+    }
+
+    #[test]
+    fn status_lines_are_set_only_where_hyper_would_differ() {
+        let phrase = |code: u16| {
+            let mut res = Response::new(());
+            *res.status_mut() = StatusCode::from_u16(code).unwrap();
+            set_reason(&mut res);
+            res.extensions().get::<ReasonPhrase>().map(|r| r.as_bytes().to_vec())
+        };
+        assert_eq!(phrase(200), None);
+        assert_eq!(phrase(405), Some(b"Not Allowed".to_vec()));
+        assert_eq!(phrase(418), Some(b"".to_vec()));
     }
 }

@@ -73,6 +73,10 @@ pub enum BadRequest {
     DuplicateHost,
     #[error("invalid method {0:?}")]
     Method(String),
+    #[error("more than one Content-Length header")]
+    DuplicateLength,
+    #[error("both Content-Length and Transfer-Encoding")]
+    LengthAndChunked,
 }
 
 impl Head {
@@ -88,6 +92,15 @@ impl Head {
         // nginx's parser takes only upper-case letters, `_` and `-` in a method.
         if !method.as_str().bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-') {
             return Err(BadRequest::Method(method.to_string()));
+        }
+        // Two framings of one body are how requests get smuggled past proxies.
+        match headers.get_all(header::CONTENT_LENGTH).iter().count() {
+            0 => {}
+            1 if headers.contains_key(header::TRANSFER_ENCODING) => {
+                return Err(BadRequest::LengthAndChunked)
+            }
+            1 => {}
+            _ => return Err(BadRequest::DuplicateLength),
         }
         let (authority, path_and_query) = split_absolute_form(target)?;
         let (path, query) = match path_and_query.iter().position(|&b| b == b'?') {
@@ -236,6 +249,16 @@ mod tests {
         ];
         for (target, version, hosts) in table {
             assert!(head(target, *version, hosts).is_err(), "{target} {hosts:?}");
+        }
+        for framing in [
+            &[("content-length", "1"), ("content-length", "1")][..],
+            &[("content-length", "1"), ("transfer-encoding", "chunked")],
+        ] {
+            let mut headers = HeaderMap::from_iter([(header::HOST, HeaderValue::from_static("h"))]);
+            for (k, v) in framing {
+                headers.append(*k, HeaderValue::from_static(v));
+            }
+            assert!(Head::new(Method::POST, b"/", Version::HTTP_11, headers, Origin::default()).is_err());
         }
         let lower = Method::from_bytes(b"get").unwrap();
         let headers = HeaderMap::from_iter([(header::HOST, HeaderValue::from_static("h"))]);

@@ -63,14 +63,18 @@ pub async fn run(
             let app = app.clone();
             let request = request(&trusted, req, peer, local, &id);
             async move {
-                Ok::<_, Infallible>(match request {
+                let mut res = match request {
                     Ok(request) => app.handle(request, id).await,
                     Err(bad) => bad,
-                })
+                };
+                error_page::set_reason(&mut res);
+                Ok::<_, Infallible>(res)
             }
         });
         let conn = http1::Builder::new()
             .keep_alive(true)
+            // nginx has no count limit, only 4 buffers of 8 KiB for all header lines.
+            .max_headers(1000)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -84,6 +88,22 @@ pub async fn run(
     if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
         tracing::warn!("requests still running after {DRAIN:?}; closing them");
     }
+}
+
+/// nginx reads the request line and each header line into an 8 KiB buffer
+/// (`large_client_header_buffers 4 8k`); a longer one is refused.
+const LINE_LIMIT: usize = 8192;
+
+fn over_nginx_limits(parts: &http::request::Parts, target: &str) -> Option<hyper::Response<Body>> {
+    let request_line = parts.method.as_str().len() + target.len() + " HTTP/1.1\r\n".len() + 1;
+    if request_line > LINE_LIMIT {
+        return Some(error_page::response(StatusCode::URI_TOO_LONG));
+    }
+    let long_header = parts
+        .headers
+        .iter()
+        .any(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len() > LINE_LIMIT);
+    long_header.then(error_page::header_too_large)
 }
 
 /// Our request from hyper's, or the 400 nginx would answer with.
@@ -102,6 +122,10 @@ fn request(
             .path_and_query()
             .map_or_else(|| parts.uri.to_string(), |pq| pq.as_str().to_owned()),
     };
+    if let Some(refusal) = over_nginx_limits(&parts, &target) {
+        tracing::info!(request = %id, "{} from {peer}: request line or header over 8 KiB", refusal.status().as_u16());
+        return Err(refusal);
+    }
     let origin = trusted.origin(peer, local, &parts.headers);
     let head = match Head::new(parts.method, target.as_bytes(), parts.version, parts.headers, origin) {
         Ok(head) => head,

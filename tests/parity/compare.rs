@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::case::{Case, Mode};
+use crate::case::{Case, Mode, Parser};
 use crate::http::{escape, Response};
 use crate::normalize;
 
@@ -40,13 +40,27 @@ pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Ve
         }
     }
     let (r, l) = (&reference.response, &lamphp.response);
+    match case.parser {
+        Some(Parser::Refuses) if l.status != 400 => {
+            diffs.push(format!("lamphp: expected hyper's 400, got {}", l.status_line));
+            return diffs;
+        }
+        Some(Parser::Normalizes) if l.status != r.status => {
+            diffs.push(format!("status: reference {:?} vs lamphp {:?}", r.status_line, l.status_line));
+            return diffs;
+        }
+        Some(_) => return diffs,
+        None => {}
+    }
     if r.interim != l.interim {
         diffs.push(format!(
             "interim responses: reference {:?} vs lamphp {:?}",
             r.interim, l.interim
         ));
     }
-    if r.status_line != l.status_line {
+    if normalize::status_line(&r.status_line, reference.request)
+        != normalize::status_line(&l.status_line, lamphp.request)
+    {
         diffs.push(format!(
             "status: reference {:?} vs lamphp {:?}",
             r.status_line, l.status_line

@@ -174,6 +174,19 @@ fn request_host(request: &[u8]) -> (String, Option<String>) {
     (host, port)
 }
 
+/// nginx answers an HTTP/1.0 request with an `HTTP/1.1` status line; hyper answers in
+/// the client's version, which is what RFC 9110 asks for. Nothing else about the
+/// exchange changes (no chunking, close after the response), so for HTTP/1.0 requests
+/// the version in the status line is left out.
+pub fn status_line(line: &str, request: &[u8]) -> String {
+    let first = request.split(|&b| b == b'\n').next().unwrap_or_default();
+    if first.trim_ascii_end().ends_with(b"HTTP/1.0") {
+        line.split_once(' ').map_or(line, |(_, rest)| rest).to_owned()
+    } else {
+        line.to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! Request bodies: forms, multipart uploads, raw and chunked bodies, Expect.
 
-use crate::case::{raw, req, Case};
+use crate::case::{raw, req, Case, Parser};
 
 /// A multipart body with several files (binary, empty), a field array and plain fields.
 fn multipart() -> Vec<u8> {
@@ -79,8 +79,8 @@ pub fn cases() -> Vec<Case> {
         req("body_expect_continue_static", "POST", "/hello.txt").h("Expect: 100-continue").body("a=1"),
         req("body_expect_unknown", "POST", "/dump.php").h("Expect: something-else").body("a=1"),
         req("body_too_large_declared", "POST", "/dump.php").h("Content-Length: 70000000").body("x"),
-        req("body_bad_content_length", "POST", "/dump.php").h("Content-Length: abc").body("x"),
-        req("body_negative_content_length", "POST", "/dump.php").h("Content-Length: -1"),
+        req("body_bad_content_length", "POST", "/dump.php").h("Content-Length: abc").body("x").parser(Parser::Refuses),
+        req("body_negative_content_length", "POST", "/dump.php").h("Content-Length: -1").parser(Parser::Refuses),
         req("body_delete_with_body", "DELETE", "/dump.php").h("Content-Type: application/json").body("{}"),
         req("body_get_with_body", "GET", "/dump.php").h("Content-Type: text/plain").body("get body"),
         req("body_post_dir_index", "POST", "/sub/").h(FORM_TYPE).body("a=1"),
