@@ -5,3 +5,4 @@
 
 pub mod body;
 pub mod error_page;
+pub mod fpm;
