@@ -467,7 +467,7 @@ async fn shutdown_cuts_a_busy_worker_and_leaves_nothing() {
 async fn shutdown_kills_a_master_that_ignores_sigquit() {
     let setup = setup(&[]);
     let fpm = setup.start(setup.config(2)).await;
-    let master = fpm.pid().unwrap();
+    let (master, socket) = (fpm.pid().unwrap(), fpm.socket().to_owned());
     let mut pool = workers(master, 2).await;
     // A stopped process keeps SIGQUIT pending, like a master wedged in a syscall.
     unsafe { libc::kill(master as i32, libc::SIGSTOP) };
@@ -480,6 +480,10 @@ async fn shutdown_kills_a_master_that_ignores_sigquit() {
     );
     pool.push(master);
     assert_gone(&pool, "after shutdown");
+    assert!(
+        !socket.exists(),
+        "the socket php-fpm could not remove is removed"
+    );
 }
 
 #[tokio::test]
