@@ -1,0 +1,241 @@
+//! The php-fpm supervisor: writes the pool config, runs php-fpm as a child, waits until its
+//! socket accepts connections, logs everything it prints, restarts it when it dies, and
+//! stops it without leaving a process behind.
+//!
+//! One task owns the running master; `restart` and shutdown are messages to it, so a crash
+//! and a restart never race over the same process.
+
+mod config;
+mod master;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use config::{find_binary, FpmConfig};
+use master::{LogTail, Master};
+
+/// How long php-fpm may take to accept connections after it is spawned.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `shutdown` waits for php-fpm to exit on SIGQUIT before killing the pool. (With
+/// the reference pool's `process_control_timeout = 0`, php-fpm itself does not wait for
+/// busy workers: it ends them at once.)
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A master that ran this long before dying counts as healthy: its replacement starts
+/// after the shortest backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// A supervised php-fpm pool.
+#[derive(Debug)]
+pub struct Fpm {
+    socket: PathBuf,
+    commands: mpsc::Sender<Restart>,
+    state: Arc<State>,
+    supervisor: JoinHandle<()>,
+}
+
+/// What the supervisor publishes about the running master.
+#[derive(Debug, Default)]
+struct State {
+    /// 0 while no master runs.
+    pid: AtomicU32,
+    /// Counts masters started, so restarts asked for at the same time kill the pool once.
+    generation: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Restart {
+    seen_generation: u64,
+    reply: oneshot::Sender<Result<(), String>>,
+}
+
+impl Fpm {
+    /// Starts php-fpm and returns once its socket accepts connections.
+    pub async fn start(config: FpmConfig) -> Result<Fpm> {
+        Self::start_with(config, READY_TIMEOUT).await
+    }
+
+    async fn start_with(config: FpmConfig, ready_timeout: Duration) -> Result<Fpm> {
+        let binary = find_binary(config.binary.as_deref())?;
+        let (_, socket) = config::write_runtime_files(&config)?;
+        let supervisor = Supervisor {
+            binary,
+            config,
+            socket: socket.clone(),
+            ready_timeout,
+            tail: LogTail::default(),
+            state: Arc::default(),
+        };
+        let master = supervisor.launch().await?;
+        let state = supervisor.state.clone();
+        let (commands, inbox) = mpsc::channel(16);
+        let supervisor = tokio::spawn(supervisor.run(master, inbox));
+        Ok(Fpm {
+            socket,
+            commands,
+            state,
+            supervisor,
+        })
+    }
+
+    /// The unix socket to send FastCGI requests to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The running master's pid, `None` while php-fpm is being restarted.
+    pub fn pid(&self) -> Option<u32> {
+        Some(self.state.pid.load(Ordering::SeqCst)).filter(|&pid| pid != 0)
+    }
+
+    /// Kills the whole pool at once (for a worker stuck past its deadline) and starts a new
+    /// one; returns when it accepts connections. Restarts asked for while one is under way
+    /// are served by that one.
+    pub async fn restart(&self) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let restart = Restart {
+            seen_generation: self.state.generation.load(Ordering::SeqCst),
+            reply,
+        };
+        let stopped = || anyhow!("the php-fpm supervisor has stopped");
+        self.commands.send(restart).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map_err(|e| anyhow!(e))
+    }
+
+    /// Stops php-fpm: SIGQUIT, then SIGKILL for what is left after `SHUTDOWN_GRACE`.
+    /// Returns once no process of the pool is left.
+    pub async fn shutdown(self) {
+        let Fpm {
+            commands,
+            supervisor,
+            ..
+        } = self;
+        drop(commands);
+        if let Err(err) = supervisor.await {
+            tracing::error!("the php-fpm supervisor failed: {err}");
+        }
+    }
+}
+
+struct Supervisor {
+    binary: PathBuf,
+    config: FpmConfig,
+    socket: PathBuf,
+    ready_timeout: Duration,
+    tail: LogTail,
+    state: Arc<State>,
+}
+
+enum Event {
+    Exited(std::io::Result<std::process::ExitStatus>),
+    Retry,
+    Restart(Restart),
+    Shutdown,
+}
+
+impl Supervisor {
+    /// Starts a master and waits until it is ready. On failure the message carries what
+    /// php-fpm printed, which is where its reasons are.
+    async fn launch(&self) -> Result<Master> {
+        // Written anew each time, in case something cleaned the runtime dir since.
+        let (conf, _) = config::write_runtime_files(&self.config)?;
+        match std::fs::remove_file(&self.socket) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(err).context(format!("removing {}", self.socket.display()))
+            }
+            _ => {}
+        }
+        self.tail.clear();
+        let mut master = Master::spawn(&self.binary, &conf, &self.tail)?;
+        match master.wait_ready(&self.socket, self.ready_timeout).await {
+            Ok(()) => {
+                self.state.pid.store(master.pid(), Ordering::SeqCst);
+                self.state.generation.fetch_add(1, Ordering::SeqCst);
+                tracing::info!(pid = master.pid(), socket = %self.socket.display(), "php-fpm is ready");
+                Ok(master)
+            }
+            Err(problem) => {
+                master.kill().await;
+                Err(anyhow!(
+                    "php-fpm ({} -y {}) {problem:#}. Its output:\n{}",
+                    self.binary.display(),
+                    conf.display(),
+                    self.tail.text()
+                ))
+            }
+        }
+    }
+
+    async fn run(self, master: Master, mut inbox: mpsc::Receiver<Restart>) {
+        let mut master = Some(master);
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let event = match master.as_mut() {
+                Some(running) => tokio::select! {
+                    status = running.exited() => Event::Exited(status),
+                    command = inbox.recv() => command.map_or(Event::Shutdown, Event::Restart),
+                },
+                None => tokio::select! {
+                    () = tokio::time::sleep(backoff) => Event::Retry,
+                    command = inbox.recv() => command.map_or(Event::Shutdown, Event::Restart),
+                },
+            };
+            match event {
+                Event::Exited(status) => {
+                    let dead = master.take().expect("a master was running");
+                    self.state.pid.store(0, Ordering::SeqCst);
+                    if dead.age() >= STABLE_AFTER {
+                        backoff = MIN_BACKOFF;
+                    }
+                    let pid = dead.pid();
+                    dead.kill().await;
+                    let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                    tracing::error!(
+                        "php-fpm {pid} died ({status}); restarting it in {backoff:?}. Its last output:\n{}",
+                        self.tail.text()
+                    );
+                }
+                Event::Retry => {
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    match self.launch().await {
+                        Ok(started) => master = Some(started),
+                        Err(err) => tracing::error!("{err:#}\nTrying again in {backoff:?}."),
+                    }
+                }
+                Event::Restart(restart) => {
+                    let current = self.state.generation.load(Ordering::SeqCst);
+                    if master.is_some() && restart.seen_generation != current {
+                        let _ = restart.reply.send(Ok(()));
+                        continue;
+                    }
+                    if let Some(old) = master.take() {
+                        self.state.pid.store(0, Ordering::SeqCst);
+                        tracing::warn!("killing php-fpm {} to restart it", old.pid());
+                        old.kill().await;
+                    }
+                    let result = self.launch().await;
+                    let reply = result.as_ref().map(|_| ()).map_err(|e| format!("{e:#}"));
+                    master = result.ok();
+                    let _ = restart.reply.send(reply);
+                }
+                Event::Shutdown => {
+                    if let Some(running) = master.take() {
+                        self.state.pid.store(0, Ordering::SeqCst);
+                        running.stop(SHUTDOWN_GRACE).await;
+                    }
+                    let _ = std::fs::remove_file(&self.socket);
+                    return;
+                }
+            }
+        }
+    }
+}
