@@ -9,9 +9,9 @@ use crate::fastcgi::Client;
 use crate::request::{Head, Request, RequestBody};
 use crate::router::{self, Route};
 use crate::{cgi, error_page, static_file, uri};
+use bytes::BytesMut;
 use http::{header, HeaderValue, Method, Response, StatusCode};
 use http_body::Body as _;
-use bytes::BytesMut;
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,7 +99,11 @@ impl App {
         };
         let params = cgi::params(head, &script, read_length);
         let deadline = Instant::now() + self.settings.timeout;
-        match self.php.send(&params, body, deadline, request_id.clone()).await {
+        match self
+            .php
+            .send(&params, body, deadline, request_id.clone())
+            .await
+        {
             Ok(exchange) => {
                 let mut res = Response::new(exchange.body);
                 *res.status_mut() = exchange.head.status;

@@ -137,7 +137,9 @@ mod tests {
             let mut res = Response::new(());
             *res.status_mut() = StatusCode::from_u16(code).unwrap();
             set_reason(&mut res);
-            res.extensions().get::<ReasonPhrase>().map(|r| r.as_bytes().to_vec())
+            res.extensions()
+                .get::<ReasonPhrase>()
+                .map(|r| r.as_bytes().to_vec())
         };
         assert_eq!(phrase(200), None);
         assert_eq!(phrase(405), Some(b"Not Allowed".to_vec()));

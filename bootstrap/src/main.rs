@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(version, about = "Runs a PHP site through php-fpm exactly as nginx would")]
+#[command(
+    version,
+    about = "Runs a PHP site through php-fpm exactly as nginx would"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,7 +39,11 @@ struct ServeArgs {
     #[command(flatten)]
     php: PhpArgs,
     /// Believe X-Forwarded-For/-Proto/-Port from peers in this range (repeatable).
-    #[arg(long = "trust-proxy", env = "LAMPHP_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(
+        long = "trust-proxy",
+        env = "LAMPHP_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     trust_proxy: Vec<ipnet::IpNet>,
 }
 
@@ -79,8 +86,12 @@ fn main() -> Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let root = std::fs::canonicalize(&args.root)
-        .with_context(|| format!("document root {} (--root / LAMPHP_ROOT)", args.root.display()))?;
+    let root = std::fs::canonicalize(&args.root).with_context(|| {
+        format!(
+            "document root {} (--root / LAMPHP_ROOT)",
+            args.root.display()
+        )
+    })?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {} (--listen / LAMPHP_LISTEN)", args.listen))?;
@@ -98,9 +109,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
 }
 
 async fn start_php(root: PathBuf, php: &PhpArgs) -> Result<(Fpm, Arc<App>)> {
-    let runtime_dir = php.runtime_dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("lamphp-{}", std::process::id()))
-    });
+    let runtime_dir = php
+        .runtime_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("lamphp-{}", std::process::id())));
     let fpm = Fpm::start(FpmConfig {
         binary: php.php_fpm.clone(),
         children: php.workers,

@@ -146,29 +146,64 @@ mod tests {
         );
         let table: &[Row] = &[
             (
-                &[("x-forwarded-for", "1.2.3.4, 5.6.7.8"), ("x-forwarded-proto", "HTTPS")],
+                &[
+                    ("x-forwarded-for", "1.2.3.4, 5.6.7.8"),
+                    ("x-forwarded-proto", "HTTPS"),
+                ],
                 ("5.6.7.8", "", "", "HTTPS", true),
             ),
             (
-                &[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-proto", "https"), ("x-forwarded-port", "443")],
+                &[
+                    ("x-forwarded-for", "1.2.3.4"),
+                    ("x-forwarded-proto", "https"),
+                    ("x-forwarded-port", "443"),
+                ],
                 ("1.2.3.4", "", "443", "https", true),
             ),
             (
-                &[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-for", "2001:db8::1")],
+                &[
+                    ("x-forwarded-for", "1.2.3.4"),
+                    ("x-forwarded-for", "2001:db8::1"),
+                ],
                 ("2001:db8::1", "", "", "", false),
             ),
-            (&[("x-forwarded-for", "garbage")], ("127.0.0.1", "5555", "", "", false)),
-            (&[("x-forwarded-for", "1.2.3.4:80")], ("1.2.3.4", "", "", "", false)),
+            (
+                &[("x-forwarded-for", "garbage")],
+                ("127.0.0.1", "5555", "", "", false),
+            ),
+            (
+                &[("x-forwarded-for", "1.2.3.4:80")],
+                ("1.2.3.4", "", "", "", false),
+            ),
             (&[("x-forwarded-for", "::1")], ("::1", "", "", "", false)),
-            (&[("x-forwarded-for", "[::1]:80")], ("127.0.0.1", "5555", "", "", false)),
-            (&[("x-forwarded-for", "")], ("127.0.0.1", "5555", "", "", false)),
-            (&[("x-forwarded-proto", "http")], ("127.0.0.1", "5555", "", "http", false)),
+            (
+                &[("x-forwarded-for", "[::1]:80")],
+                ("127.0.0.1", "5555", "", "", false),
+            ),
+            (
+                &[("x-forwarded-for", "")],
+                ("127.0.0.1", "5555", "", "", false),
+            ),
+            (
+                &[("x-forwarded-proto", "http")],
+                ("127.0.0.1", "5555", "", "http", false),
+            ),
         ];
         let trusted = TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
         for (pairs, (addr, port, server_port, scheme, https)) in table {
-            let o = trusted.origin(PEER.parse().unwrap(), LOCAL.parse().unwrap(), &headers(pairs));
+            let o = trusted.origin(
+                PEER.parse().unwrap(),
+                LOCAL.parse().unwrap(),
+                &headers(pairs),
+            );
             assert_eq!(
-                (o.remote_addr.as_str(), o.remote_port.as_str(), o.server_port.as_str(), o.scheme.as_str(), o.https),
+                (
+                    o.remote_addr.as_str(),
+                    o.remote_port.as_str(),
+                    o.server_port.as_str(),
+                    o.scheme.as_str(),
+                    o.https
+                ),
                 (*addr, *port, *server_port, *scheme, *https),
                 "{pairs:?}"
             );
@@ -182,10 +217,19 @@ mod tests {
         let o = trusted.origin(
             PEER.parse().unwrap(),
             LOCAL.parse().unwrap(),
-            &headers(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-proto", "https")]),
+            &headers(&[
+                ("x-forwarded-for", "1.2.3.4"),
+                ("x-forwarded-proto", "https"),
+            ]),
         );
-        assert_eq!(o, Origin::direct(PEER.parse().unwrap(), LOCAL.parse().unwrap()));
-        assert_eq!((o.scheme.as_str(), o.server_port.as_str()), ("http", "8080"));
+        assert_eq!(
+            o,
+            Origin::direct(PEER.parse().unwrap(), LOCAL.parse().unwrap())
+        );
+        assert_eq!(
+            (o.scheme.as_str(), o.server_port.as_str()),
+            ("http", "8080")
+        );
     }
 
     #[test]

@@ -90,7 +90,11 @@ impl Head {
         origin: Origin,
     ) -> Result<Head, BadRequest> {
         // nginx's parser takes only upper-case letters, `_` and `-` in a method.
-        if !method.as_str().bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-') {
+        if !method
+            .as_str()
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+        {
             return Err(BadRequest::Method(method.to_string()));
         }
         // Two framings of one body are how requests get smuggled past proxies.
@@ -210,14 +214,27 @@ mod tests {
         for h in hosts {
             headers.append(header::HOST, HeaderValue::from_str(h).unwrap());
         }
-        Head::new(Method::GET, target.as_bytes(), version, headers, Origin::default())
+        Head::new(
+            Method::GET,
+            target.as_bytes(),
+            version,
+            headers,
+            Origin::default(),
+        )
     }
 
     #[test]
     fn splits_target_and_host() {
         // (target, Host headers) -> (path, query, $host, port)
         let table: &[(&str, &[&str], &str, Option<&str>, &str, Option<&str>)] = &[
-            ("/a?b=1", &["Example.COM:8080"], "/a", Some("b=1"), "example.com", Some("8080")),
+            (
+                "/a?b=1",
+                &["Example.COM:8080"],
+                "/a",
+                Some("b=1"),
+                "example.com",
+                Some("8080"),
+            ),
             ("/a?", &["h"], "/a", Some(""), "h", None),
             ("/a??x", &["h."], "/a", Some("?x"), "h", None),
             ("/", &["[::1]:8080"], "/", None, "[::1]", Some("8080")),
@@ -258,7 +275,14 @@ mod tests {
             for (k, v) in framing {
                 headers.append(*k, HeaderValue::from_static(v));
             }
-            assert!(Head::new(Method::POST, b"/", Version::HTTP_11, headers, Origin::default()).is_err());
+            assert!(Head::new(
+                Method::POST,
+                b"/",
+                Version::HTTP_11,
+                headers,
+                Origin::default()
+            )
+            .is_err());
         }
         let lower = Method::from_bytes(b"get").unwrap();
         let headers = HeaderMap::from_iter([(header::HOST, HeaderValue::from_static("h"))]);

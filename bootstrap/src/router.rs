@@ -41,9 +41,13 @@ pub enum Route {
         path_info: Vec<u8>,
     },
     /// Serve the file at `uri` as it is.
-    Static { uri: Vec<u8> },
+    Static {
+        uri: Vec<u8>,
+    },
     /// A directory asked for without its trailing slash: 301 to `uri` + `/`.
-    AddSlash { uri: Vec<u8> },
+    AddSlash {
+        uri: Vec<u8>,
+    },
     /// A directory with no index file (nginx: "directory index is forbidden").
     Forbidden,
     NotFound,
@@ -149,7 +153,10 @@ mod tests {
     impl Docroot for Fake {
         fn kind(&self, uri: &[u8]) -> Kind {
             let path = std::str::from_utf8(uri).unwrap();
-            let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+            let path = path
+                .strip_suffix('/')
+                .filter(|p| !p.is_empty())
+                .unwrap_or(path);
             *self.0.get(path).unwrap_or(&Kind::Missing)
         }
     }
@@ -188,29 +195,53 @@ mod tests {
             ("/index.php/x/y", php("/index.php", "/x/y")),
             ("/a.php/b.php/c", php("/a.php", "/b.php/c")),
             ("/foo/bar", php("/index.php", "")),
-            ("/hello.txt", Route::Static { uri: "/hello.txt".into() }),
+            (
+                "/hello.txt",
+                Route::Static {
+                    uri: "/hello.txt".into(),
+                },
+            ),
             ("/hello.txt/", php("/index.php", "")),
             ("/sub", Route::AddSlash { uri: "/sub".into() }),
             ("/sub/", php("/sub/index.php", "")),
             ("/sub/a.php/x.php/y", php("/sub/a.php", "/x.php/y")),
-            ("/html/", Route::Static { uri: "/html/index.html".into() }),
+            (
+                "/html/",
+                Route::Static {
+                    uri: "/html/index.html".into(),
+                },
+            ),
             ("/empty/", Route::Forbidden),
             ("/nope.php", Route::NotFound),
             ("/nope.php/x", Route::NotFound),
             ("/uploads/evil.jpg/x.php", Route::NotFound),
-            ("/uploads/evil.jpg", Route::Static { uri: "/uploads/evil.jpg".into() }),
+            (
+                "/uploads/evil.jpg",
+                Route::Static {
+                    uri: "/uploads/evil.jpg".into(),
+                },
+            ),
             ("/.git/config", Route::NotFound),
             ("/.env", Route::NotFound),
             ("/sub/.hidden.php", Route::NotFound),
             ("/.php", Route::NotFound),
-            ("/x.PHP", Route::Static { uri: "/x.PHP".into() }),
+            (
+                "/x.PHP",
+                Route::Static {
+                    uri: "/x.PHP".into(),
+                },
+            ),
             ("/dir.php", Route::NotFound),
             ("/a.phpx", php("/index.php", "")),
             ("/a.php\n", Route::NotFound),
             ("/a.php/b\n", php("/a.php", "/b")),
         ];
         for (uri, want) in table {
-            assert_eq!(route(uri.as_bytes(), &Method::GET, &site()), want, "{uri:?}");
+            assert_eq!(
+                route(uri.as_bytes(), &Method::GET, &site()),
+                want,
+                "{uri:?}"
+            );
         }
     }
 
@@ -227,10 +258,20 @@ mod tests {
             ("/empty/", &post, Route::Forbidden),
             ("/foo", &put, php("/index.php", "")),
             ("/a.php", &Method::DELETE, php("/a.php", "")),
-            ("/hello.txt", &put, Route::Static { uri: "/hello.txt".into() }),
+            (
+                "/hello.txt",
+                &put,
+                Route::Static {
+                    uri: "/hello.txt".into(),
+                },
+            ),
         ];
         for (uri, method, want) in table {
-            assert_eq!(route(uri.as_bytes(), method, &site()), want, "{method} {uri:?}");
+            assert_eq!(
+                route(uri.as_bytes(), method, &site()),
+                want,
+                "{method} {uri:?}"
+            );
         }
     }
 

@@ -85,7 +85,10 @@ pub async fn run(
     }
     drop(listener);
     tracing::info!("shutting down: waiting up to {DRAIN:?} for requests in flight");
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still running after {DRAIN:?}; closing them");
     }
 }
@@ -127,7 +130,13 @@ fn request(
         return Err(refusal);
     }
     let origin = trusted.origin(peer, local, &parts.headers);
-    let head = match Head::new(parts.method, target.as_bytes(), parts.version, parts.headers, origin) {
+    let head = match Head::new(
+        parts.method,
+        target.as_bytes(),
+        parts.version,
+        parts.headers,
+        origin,
+    ) {
         Ok(head) => head,
         Err(e) => {
             tracing::info!(request = %id, "400 from {peer}: {e}");

@@ -59,6 +59,11 @@ pub enum Parser {
     /// hyper accepts the request but hands it on changed (it trims tabs around header
     /// values, and drops a raw `#fragment` from the target): the status must match.
     Normalizes,
+    /// hyper accepts, as RFC 9112 allows, a body framing nginx refuses with 400:
+    /// Transfer-Encoding beside Content-Length (the chunked framing wins and the length
+    /// header is dropped), or one Content-Length repeated with the same value. The body
+    /// PHP gets is the one framed; lamphp must answer 200.
+    Accepts,
 }
 
 /// A request `METHOD target HTTP/1.1` with the default Host.

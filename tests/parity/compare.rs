@@ -42,11 +42,21 @@ pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Ve
     let (r, l) = (&reference.response, &lamphp.response);
     match case.parser {
         Some(Parser::Refuses) if l.status != 400 => {
-            diffs.push(format!("lamphp: expected hyper's 400, got {}", l.status_line));
+            diffs.push(format!(
+                "lamphp: expected hyper's 400, got {}",
+                l.status_line
+            ));
             return diffs;
         }
         Some(Parser::Normalizes) if l.status != r.status => {
-            diffs.push(format!("status: reference {:?} vs lamphp {:?}", r.status_line, l.status_line));
+            diffs.push(format!(
+                "status: reference {:?} vs lamphp {:?}",
+                r.status_line, l.status_line
+            ));
+            return diffs;
+        }
+        Some(Parser::Accepts) if l.status != 200 => {
+            diffs.push(format!("lamphp: expected 200, got {}", l.status_line));
             return diffs;
         }
         Some(_) => return diffs,

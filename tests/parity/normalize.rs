@@ -178,10 +178,17 @@ fn request_host(request: &[u8]) -> (String, Option<String>) {
 /// the client's version, which is what RFC 9110 asks for. Nothing else about the
 /// exchange changes (no chunking, close after the response), so for HTTP/1.0 requests
 /// the version in the status line is left out.
+///
+/// For a status without a reason phrase (PHP's `Status: 599`), nginx writes `HTTP/1.1
+/// 599` and hyper `HTTP/1.1 599 ` with the space RFC 9112 requires before the empty
+/// reason; trailing white space is left out too.
 pub fn status_line(line: &str, request: &[u8]) -> String {
     let first = request.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.trim_end();
     if first.trim_ascii_end().ends_with(b"HTTP/1.0") {
-        line.split_once(' ').map_or(line, |(_, rest)| rest).to_owned()
+        line.split_once(' ')
+            .map_or(line, |(_, rest)| rest)
+            .to_owned()
     } else {
         line.to_owned()
     }

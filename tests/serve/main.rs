@@ -20,10 +20,15 @@ fn recycled_workers_fail_no_request() {
             thread::spawn(move || {
                 (0..40)
                     .filter_map(|_| {
-                        let req = b"GET /hello.php HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+                        let req =
+                            b"GET /hello.php HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
                         match http::exchange(port, req) {
                             Ok(r) if r.status == 200 && r.body == b"Hello, world!\n" => None,
-                            Ok(r) => Some(format!("{} {:?}", r.status, String::from_utf8_lossy(&r.body))),
+                            Ok(r) => Some(format!(
+                                "{} {:?}",
+                                r.status,
+                                String::from_utf8_lossy(&r.body)
+                            )),
                             Err(e) => Some(e),
                         }
                     })
@@ -32,21 +37,43 @@ fn recycled_workers_fail_no_request() {
         })
         .flat_map(|t| t.join().unwrap())
         .collect();
-    assert!(failures.is_empty(), "{} of 320 failed: {:?}\n{}", failures.len(), &failures[..failures.len().min(5)], s.log());
+    assert!(
+        failures.is_empty(),
+        "{} of 320 failed: {:?}\n{}",
+        failures.len(),
+        &failures[..failures.len().min(5)],
+        s.log()
+    );
 }
 
 #[test]
 fn bodies_over_the_limit_get_413_and_serving_goes_on() {
     let s = Server::start(&["--max-body", "1000"]);
-    let declared = format!("POST /echo.php HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n{}", "x".repeat(2000));
-    assert_eq!(http::exchange(s.port, declared.as_bytes()).unwrap().status, 413);
+    let declared = format!(
+        "POST /echo.php HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n{}",
+        "x".repeat(2000)
+    );
+    assert_eq!(
+        http::exchange(s.port, declared.as_bytes()).unwrap().status,
+        413
+    );
     let chunk = "x".repeat(600);
     let chunked = format!("POST /echo.php HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n");
-    assert_eq!(http::exchange(s.port, chunked.as_bytes()).unwrap().status, 413);
-    let fits = format!("POST /echo.php HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n{}", "x".repeat(1000));
+    assert_eq!(
+        http::exchange(s.port, chunked.as_bytes()).unwrap().status,
+        413
+    );
+    let fits = format!(
+        "POST /echo.php HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n{}",
+        "x".repeat(1000)
+    );
     let res = http::exchange(s.port, fits.as_bytes()).unwrap();
     assert_eq!(res.status, 200);
-    assert!(res.body.starts_with(b"1000 "), "{:?}", String::from_utf8_lossy(&res.body));
+    assert!(
+        res.body.starts_with(b"1000 "),
+        "{:?}",
+        String::from_utf8_lossy(&res.body)
+    );
 }
 
 #[test]
@@ -54,19 +81,32 @@ fn a_slow_script_gets_504_in_time_and_the_next_request_works() {
     let s = Server::start(&["--timeout", "1"]);
     let start = Instant::now();
     assert_eq!(s.get("/sleep.php?s=5").0, 504);
-    assert!(start.elapsed() < Duration::from_secs(3), "504 took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "504 took {:?}",
+        start.elapsed()
+    );
     assert_eq!(s.get("/hello.php"), (200, b"Hello, world!\n".to_vec()));
 }
 
 #[test]
 fn a_crashing_worker_gives_502_runs_once_and_serving_goes_on() {
     let s = Server::start(&[]);
-    let mark = std::env::temp_dir().join(format!("lamphp-crash-{}-{}", std::process::id(), server::unique()));
+    let mark = std::env::temp_dir().join(format!(
+        "lamphp-crash-{}-{}",
+        std::process::id(),
+        server::unique()
+    ));
     let (status, _) = s.get(&format!("/crash.php?mark={}", mark.display()));
     assert_eq!(status, 502);
     let runs = std::fs::read_to_string(&mark).unwrap_or_default();
     let _ = std::fs::remove_file(&mark);
-    assert_eq!(runs.lines().count(), 1, "PHP ran the request {} times", runs.lines().count());
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "PHP ran the request {} times",
+        runs.lines().count()
+    );
     for _ in 0..4 {
         assert_eq!(s.get("/hello.php").0, 200);
     }
@@ -83,7 +123,11 @@ fn a_killed_php_fpm_master_is_restarted() {
         if s.get("/hello.php").0 == 200 && s.fpm_master() != master {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "php-fpm not back after 10 s:\n{}", s.log());
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "php-fpm not back after 10 s:\n{}",
+            s.log()
+        );
         thread::sleep(Duration::from_millis(100));
     }
 }
@@ -95,10 +139,17 @@ fn sigterm_stops_cleanly_with_no_php_fpm_left() {
     let master = s.fpm_master();
     unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
     let status = s.child.wait().unwrap();
-    assert!(status.success(), "bootstrap exited with {status}:\n{}", s.log());
+    assert!(
+        status.success(),
+        "bootstrap exited with {status}:\n{}",
+        s.log()
+    );
     let start = Instant::now();
     while alive(master) {
-        assert!(start.elapsed() < Duration::from_secs(5), "php-fpm master {master} outlived the bootstrap");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "php-fpm master {master} outlived the bootstrap"
+        );
         thread::sleep(Duration::from_millis(50));
     }
 }
@@ -118,7 +169,10 @@ fn large_responses_stream_without_buffering() {
     assert_eq!(status, 200);
     assert_eq!(body.len(), 200 << 20);
     let peak = s.rss_peak_kb();
-    assert!(peak < 64 * 1024, "bootstrap peaked at {peak} kB serving 200 MB");
+    assert!(
+        peak < 64 * 1024,
+        "bootstrap peaked at {peak} kB serving 200 MB"
+    );
 }
 
 #[test]

@@ -23,7 +23,9 @@ impl Server {
     /// Start `bootstrap serve` over the test docroot with extra `args`.
     pub fn start(args: &[&str]) -> Server {
         assert!(
-            ["/usr/sbin/php-fpm8.2", "/usr/sbin/php-fpm"].iter().any(|p| Path::new(p).exists())
+            ["/usr/sbin/php-fpm8.2", "/usr/sbin/php-fpm"]
+                .iter()
+                .any(|p| Path::new(p).exists())
                 || std::env::var_os("LAMPHP_PHP_FPM").is_some(),
             "php-fpm is missing: apt-get install php8.2-fpm (or run `make test`)"
         );
@@ -62,7 +64,10 @@ impl Server {
         };
         let line = server.wait_for_log("serving ", Duration::from_secs(20));
         let addr = line.rsplit("http://").next().unwrap();
-        let port = addr.split(|c: char| !c.is_ascii_digit() && c != ':' && c != '.').next().unwrap();
+        let port = addr
+            .split(|c: char| !c.is_ascii_digit() && c != ':' && c != '.')
+            .next()
+            .unwrap();
         server.port = port.rsplit(':').next().unwrap().parse().unwrap();
         server
     }
@@ -75,9 +80,16 @@ impl Server {
                 return line.to_owned();
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("bootstrap exited ({status}) before logging {needle:?}:\n{}", self.log());
+                panic!(
+                    "bootstrap exited ({status}) before logging {needle:?}:\n{}",
+                    self.log()
+                );
             }
-            assert!(start.elapsed() < limit, "no {needle:?} in the log after {limit:?}:\n{}", self.log());
+            assert!(
+                start.elapsed() < limit,
+                "no {needle:?} in the log after {limit:?}:\n{}",
+                self.log()
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -100,7 +112,11 @@ impl Server {
         let children: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
             .unwrap()
             .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
-            .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<_>>())
+            .flat_map(|c| {
+                c.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect::<Vec<_>>()
+            })
             .collect();
         *children
             .first()
@@ -131,6 +147,10 @@ pub fn unique() -> u64 {
 pub fn alive(pid: u32) -> bool {
     // A zombie still has a /proc entry; only count running processes.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.split_whitespace().nth(2).is_some_and(|state| state == "Z"))
+        .map(|s| {
+            !s.split_whitespace()
+                .nth(2)
+                .is_some_and(|state| state == "Z")
+        })
         .unwrap_or(false)
 }

@@ -43,7 +43,10 @@ pub fn params(head: &Head, script: &Script, content_length: Option<u64>) -> Para
     let mut put = |name: &'static str, value: Vec<u8>| p.push((name.as_bytes().into(), value));
     put("QUERY_STRING", head.query.clone().unwrap_or_default());
     put("REQUEST_METHOD", head.method.as_str().into());
-    put("CONTENT_TYPE", header(http::header::CONTENT_TYPE).unwrap_or_default());
+    put(
+        "CONTENT_TYPE",
+        header(http::header::CONTENT_TYPE).unwrap_or_default(),
+    );
     put("CONTENT_LENGTH", content_length);
     put("SCRIPT_NAME", script.name.to_vec());
     put("REQUEST_URI", head.request_uri());

@@ -54,7 +54,12 @@ const HIDDEN: [&str; 8] = [
     "trailer",
 ];
 /// Headers nginx's header filter writes ahead of the rest, in its order.
-const FIRST: [&str; 4] = ["content-type", "content-length", "last-modified", "location"];
+const FIRST: [&str; 4] = [
+    "content-type",
+    "content-length",
+    "last-modified",
+    "location",
+];
 
 /// Parse a head (without its terminating blank line).
 pub fn parse_head(head: &[u8]) -> Result<CgiHead, HeadError> {
@@ -69,7 +74,8 @@ pub fn parse_head(head: &[u8]) -> Result<CgiHead, HeadError> {
         let invalid = || HeadError::InvalidLine(String::from_utf8_lossy(line).into_owned());
         let colon = line.iter().position(|&b| b == b':').ok_or_else(invalid)?;
         let name = HeaderName::from_bytes(&line[..colon]).map_err(|_| invalid())?;
-        let value = HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).map_err(|_| invalid())?;
+        let value =
+            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()).map_err(|_| invalid())?;
         if name == "status" {
             let (code, text) = parse_status(value.as_bytes())?;
             status = Some(code);
@@ -128,16 +134,28 @@ mod tests {
     fn statuses() {
         let table: &[(&str, u16, Option<&str>)] = &[
             ("Content-type: text/html", 200, None),
-            ("Status: 404 Not Found\r\nContent-type: text/html", 404, Some("Not Found")),
+            (
+                "Status: 404 Not Found\r\nContent-type: text/html",
+                404,
+                Some("Not Found"),
+            ),
             ("Status: 299 Custom Thing", 299, Some("Custom Thing")),
             ("Status: 500", 500, None),
             ("Location: /x", 302, None),
-            ("Location: /x\r\nStatus: 301 Moved Permanently", 301, Some("Moved Permanently")),
+            (
+                "Location: /x\r\nStatus: 301 Moved Permanently",
+                301,
+                Some("Moved Permanently"),
+            ),
             ("X-Powered-By: PHP\nContent-type: text/plain", 200, None),
         ];
         for (raw, code, reason) in table {
             let head = parse_head(raw.as_bytes()).unwrap();
-            assert_eq!((head.status.as_u16(), head.reason.as_deref()), (*code, *reason), "{raw}");
+            assert_eq!(
+                (head.status.as_u16(), head.reason.as_deref()),
+                (*code, *reason),
+                "{raw}"
+            );
         }
     }
 
@@ -147,13 +165,25 @@ mod tests {
         let head = parse_head(raw.as_bytes()).unwrap();
         assert_eq!(
             names(&head),
-            ["content-type: application/json", "location: /l", "set-cookie: a=1", "x-dump: 1", "set-cookie: b=2"]
+            [
+                "content-type: application/json",
+                "location: /l",
+                "set-cookie: a=1",
+                "x-dump: 1",
+                "set-cookie: b=2"
+            ]
         );
     }
 
     #[test]
     fn refuses_what_nginx_calls_invalid() {
-        for raw in ["no colon here", "Bad Name: x", "Status: abc", "Status: 42", "Status: 1"] {
+        for raw in [
+            "no colon here",
+            "Bad Name: x",
+            "Status: abc",
+            "Status: 42",
+            "Status: 1",
+        ] {
             assert!(parse_head(raw.as_bytes()).is_err(), "{raw}");
         }
     }
@@ -168,7 +198,12 @@ mod tests {
             (b"A: 1\r\n\r", None),
         ];
         for (buf, want) in table {
-            assert_eq!(find_head_end(buf), *want, "{:?}", String::from_utf8_lossy(buf));
+            assert_eq!(
+                find_head_end(buf),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
         }
     }
 }

@@ -135,12 +135,13 @@ impl Client {
                 None => break,
             }
         }
-        let conn = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| FastCgiError::Connect {
-                path: self.socket.clone(),
-                source,
-            })?;
+        let conn =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| FastCgiError::Connect {
+                    path: self.socket.clone(),
+                    source,
+                })?;
         Ok((conn, false))
     }
 
@@ -330,7 +331,10 @@ async fn read_response(
 /// What PHP writes to the FastCGI stderr stream (warnings and notices when
 /// `log_errors` goes to the SAPI), tagged with the request it belongs to.
 fn log_stderr(request_id: &str, data: &[u8]) {
-    for line in String::from_utf8_lossy(data).lines().filter(|l| !l.is_empty()) {
+    for line in String::from_utf8_lossy(data)
+        .lines()
+        .filter(|l| !l.is_empty())
+    {
         tracing::warn!(target: "php", request = %request_id, "{line}");
     }
 }

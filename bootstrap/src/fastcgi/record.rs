@@ -31,7 +31,11 @@ pub struct PairTooLarge {
 
 /// Encode BEGIN_REQUEST (responder role, connection kept open) and the PARAMS stream.
 pub fn encode_prelude(params: &Params, buf: &mut BytesMut) -> Result<(), PairTooLarge> {
-    put_record(buf, BEGIN_REQUEST, &[0, RESPONDER as u8, KEEP_CONN, 0, 0, 0, 0, 0]);
+    put_record(
+        buf,
+        BEGIN_REQUEST,
+        &[0, RESPONDER as u8, KEEP_CONN, 0, 0, 0, 0, 0],
+    );
     let mut content = Vec::with_capacity(MAX_CONTENT.min(4096));
     for (name, value) in params {
         let len = pair_len(name, value);
@@ -101,7 +105,9 @@ pub enum Frame {
     Stdout(Bytes),
     Stderr(Bytes),
     /// The request is over; `protocol_status` 0 is "request complete".
-    End { protocol_status: u8 },
+    End {
+        protocol_status: u8,
+    },
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]

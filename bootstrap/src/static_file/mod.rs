@@ -82,7 +82,9 @@ pub async fn serve(path: &Path, method: &Method, headers: &HeaderMap) -> Respons
             headers,
             parts,
         } => {
-            let body = if method == Method::HEAD || parts.is_empty() {
+            // An empty file still gets a streamed (if empty) body: a body that announces
+            // its length as 0 makes hyper rewrite Content-Length after the other headers.
+            let body = if method == Method::HEAD {
                 body::empty()
             } else {
                 file_body(file, parts)

@@ -51,10 +51,19 @@ pub fn cases() -> Vec<Case> {
             .h("X-A--B: y"),
         get("header_no_space", "/dump.php").h("X-Tight:value"),
         get("header_surrounding_space", "/dump.php").h("X-Trail:   value with spaces   "),
-        get("header_tab", "/dump.php").h("X-Tab:\tvalue\t").parser(Parser::Normalizes),
-        get("header_obs_fold", "/dump.php").h("X-Fold: a").h(" b").parser(Parser::Refuses),
-        get("header_space_before_colon", "/dump.php").h("X-Bad : v").parser(Parser::Refuses),
-        get("header_invalid_name_char", "/dump.php").h("X@Bad: v").parser(Parser::Refuses),
+        get("header_tab", "/dump.php")
+            .h("X-Tab:\tvalue\t")
+            .parser(Parser::Normalizes),
+        get("header_obs_fold", "/dump.php")
+            .h("X-Fold: a")
+            .h(" b")
+            .parser(Parser::Refuses),
+        get("header_space_before_colon", "/dump.php")
+            .h("X-Bad : v")
+            .parser(Parser::Refuses),
+        get("header_invalid_name_char", "/dump.php")
+            .h("X@Bad: v")
+            .parser(Parser::Refuses),
         get("header_content_type_on_get", "/dump.php").h("Content-Type: text/plain"),
         get("header_browser_like", "/dump.php?x=1")
             .h("User-Agent: Mozilla/5.0 (X11; Linux x86_64) parity")

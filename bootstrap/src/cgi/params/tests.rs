@@ -2,7 +2,12 @@ use super::*;
 use crate::origin::Origin;
 use http::{HeaderValue, Method, Version};
 
-fn head(method: Method, target: &str, headers: &[(&'static str, &'static [u8])], origin: Origin) -> Head {
+fn head(
+    method: Method,
+    target: &str,
+    headers: &[(&'static str, &'static [u8])],
+    origin: Origin,
+) -> Head {
     let mut map = HeaderMap::new();
     for (k, v) in headers {
         map.append(*k, HeaderValue::from_bytes(v).unwrap());
@@ -12,7 +17,12 @@ fn head(method: Method, target: &str, headers: &[(&'static str, &'static [u8])],
 
 fn text(p: &Params) -> Vec<(String, String)> {
     p.iter()
-        .map(|(k, v)| (String::from_utf8_lossy(k).into(), String::from_utf8_lossy(v).into()))
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into(),
+                String::from_utf8_lossy(v).into(),
+            )
+        })
         .collect()
 }
 
@@ -83,7 +93,10 @@ fn front_controller_post_matches_the_reference_sequence() {
         ("HTTP_CONTENT_TYPE", "text/plain"),
         ("HTTP_CONNECTION", "close"),
     ];
-    let want: Vec<(String, String)> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     assert_eq!(text(&params(&h, &script, None)), want);
 }
 
@@ -95,19 +108,32 @@ fn lookup(p: &Params, name: &str) -> Option<String> {
 
 #[test]
 fn per_request_values() {
-    let direct = Origin::direct("10.0.0.9:4444".parse().unwrap(), "127.0.0.1:8080".parse().unwrap());
+    let direct = Origin::direct(
+        "10.0.0.9:4444".parse().unwrap(),
+        "127.0.0.1:8080".parse().unwrap(),
+    );
     let script = Script {
         name: b"/a.php",
         path_info: b"/b/c",
         document_root: b"/srv",
     };
     // (headers, body length known only after reading, param, expected value or absent)
-    type Row = (&'static [(&'static str, &'static [u8])], Option<u64>, &'static str, Option<&'static str>);
+    type Row = (
+        &'static [(&'static str, &'static [u8])],
+        Option<u64>,
+        &'static str,
+        Option<&'static str>,
+    );
     let table: &[Row] = &[
         (&[], None, "CONTENT_LENGTH", Some("")),
         (&[], None, "CONTENT_TYPE", Some("")),
         (&[], Some(12), "CONTENT_LENGTH", Some("12")),
-        (&[("content-length", b"5")], Some(5), "CONTENT_LENGTH", Some("5")),
+        (
+            &[("content-length", b"5")],
+            Some(5),
+            "CONTENT_LENGTH",
+            Some("5"),
+        ),
         (&[], None, "HTTP_CONTENT_LENGTH", None),
         (&[], None, "HTTPS", None),
         (&[], None, "SCRIPT_FILENAME", Some("/srv/a.php")),
@@ -115,24 +141,73 @@ fn per_request_values() {
         (&[], None, "REQUEST_SCHEME", Some("http")),
         (&[], None, "SERVER_PORT", Some("8080")),
         (&[], None, "REMOTE_PORT", Some("4444")),
-        (&[("x_forwarded_for", b"6.6.6.6")], None, "HTTP_X_FORWARDED_FOR", None),
+        (
+            &[("x_forwarded_for", b"6.6.6.6")],
+            None,
+            "HTTP_X_FORWARDED_FOR",
+            None,
+        ),
         (&[("x.dot", b"1")], None, "HTTP_X_DOT", None),
-        (&[("x-a", b"1"), ("x-a", b"2")], None, "HTTP_X_A", Some("1, 2")),
+        (
+            &[("x-a", b"1"), ("x-a", b"2")],
+            None,
+            "HTTP_X_A",
+            Some("1, 2"),
+        ),
         (&[("x-empty", b"")], None, "HTTP_X_EMPTY", Some("")),
-        (&[("x-bin", b"caf\xc3\xa9")], None, "HTTP_X_BIN", Some("caf\u{e9}")),
-        (&[("authorization", b"Basic dTpw")], None, "REMOTE_USER", Some("u")),
-        (&[("authorization", b"basic   dTpw")], None, "REMOTE_USER", Some("u")),
-        (&[("authorization", b"Basic dQ==")], None, "REMOTE_USER", Some("")),
-        (&[("authorization", b"Basic !!!")], None, "REMOTE_USER", Some("")),
-        (&[("authorization", b"Bearer dTpw")], None, "REMOTE_USER", Some("")),
-        (&[("authorization", b"Bearer x")], None, "HTTP_AUTHORIZATION", Some("Bearer x")),
+        (
+            &[("x-bin", b"caf\xc3\xa9")],
+            None,
+            "HTTP_X_BIN",
+            Some("caf\u{e9}"),
+        ),
+        (
+            &[("authorization", b"Basic dTpw")],
+            None,
+            "REMOTE_USER",
+            Some("u"),
+        ),
+        (
+            &[("authorization", b"basic   dTpw")],
+            None,
+            "REMOTE_USER",
+            Some("u"),
+        ),
+        (
+            &[("authorization", b"Basic dQ==")],
+            None,
+            "REMOTE_USER",
+            Some(""),
+        ),
+        (
+            &[("authorization", b"Basic !!!")],
+            None,
+            "REMOTE_USER",
+            Some(""),
+        ),
+        (
+            &[("authorization", b"Bearer dTpw")],
+            None,
+            "REMOTE_USER",
+            Some(""),
+        ),
+        (
+            &[("authorization", b"Bearer x")],
+            None,
+            "HTTP_AUTHORIZATION",
+            Some("Bearer x"),
+        ),
     ];
     for (headers, length, name, want) in table {
         let mut all = vec![("host", &b"h"[..])];
         all.extend_from_slice(headers);
         let h = head(Method::GET, "/a.php/b/c", &all, direct.clone());
         let p = params(&h, &script, *length);
-        assert_eq!(lookup(&p, name).as_deref(), *want, "{name} with {headers:?}");
+        assert_eq!(
+            lookup(&p, name).as_deref(),
+            *want,
+            "{name} with {headers:?}"
+        );
     }
 }
 
@@ -153,5 +228,8 @@ fn https_follows_the_forwarded_proto_after_path_info() {
     let names: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
     let at = |n| names.iter().position(|k| *k == n).unwrap();
     assert_eq!(at("HTTPS"), at("PATH_INFO") + 1);
-    assert_eq!(lookup(&params(&h, &script, None), "REQUEST_SCHEME").as_deref(), Some("https"));
+    assert_eq!(
+        lookup(&params(&h, &script, None), "REQUEST_SCHEME").as_deref(),
+        Some("https")
+    );
 }

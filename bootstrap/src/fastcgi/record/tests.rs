@@ -32,7 +32,10 @@ fn pairs_per_record(content: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     while i < content.len() {
         let (n, v) = (len(content, &mut i), len(content, &mut i));
-        out.push((content[i..i + n].to_vec(), content[i + n..i + n + v].to_vec()));
+        out.push((
+            content[i..i + n].to_vec(),
+            content[i + n..i + n + v].to_vec(),
+        ));
         i += n + v;
         assert!(i <= content.len(), "pair runs past its record");
     }
@@ -63,12 +66,23 @@ fn params_split_on_whole_pairs() {
         let mut buf = BytesMut::new();
         encode_prelude(&p, &mut buf).unwrap();
         let recs = records(&buf);
-        assert_eq!(recs[0], (1, vec![0, 1, 1, 0, 0, 0, 0, 0]), "BEGIN_REQUEST keeps the connection");
+        assert_eq!(
+            recs[0],
+            (1, vec![0, 1, 1, 0, 0, 0, 0, 0]),
+            "BEGIN_REQUEST keeps the connection"
+        );
         let params_recs: Vec<_> = recs[1..].iter().filter(|(t, _)| *t == 4).collect();
-        assert_eq!(params_recs.last().unwrap().1, b"", "PARAMS ends with an empty record");
+        assert_eq!(
+            params_recs.last().unwrap().1,
+            b"",
+            "PARAMS ends with an empty record"
+        );
         let content: Vec<_> = params_recs.iter().filter(|(_, c)| !c.is_empty()).collect();
         assert_eq!(content.len(), *want_records, "{sizes:?}");
-        let decoded: Vec<_> = content.iter().flat_map(|(_, c)| pairs_per_record(c)).collect();
+        let decoded: Vec<_> = content
+            .iter()
+            .flat_map(|(_, c)| pairs_per_record(c))
+            .collect();
         let want: Vec<_> = p.iter().map(|(k, v)| (k.to_vec(), v.clone())).collect();
         assert_eq!(decoded, want, "{sizes:?}");
     }
@@ -147,7 +161,14 @@ fn refuses_what_php_fpm_never_sends() {
         (raw(6, 2, b"x", 0), ProtocolError::RequestId(2)),
         (raw(11, 1, &[0; 8], 0), ProtocolError::Type(11)),
         (raw(3, 1, &[0; 4], 4), ProtocolError::EndRequest),
-        ({ let mut r = raw(6, 1, b"", 0); r[0] = 2; r }, ProtocolError::Version(2)),
+        (
+            {
+                let mut r = raw(6, 1, b"", 0);
+                r[0] = 2;
+                r
+            },
+            ProtocolError::Version(2),
+        ),
     ];
     for (wire, want) in table {
         let mut buf = BytesMut::from(&wire[..]);
