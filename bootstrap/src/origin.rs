@@ -74,7 +74,7 @@ impl Origin {
 
 /// The address the proxy appended: the last X-Forwarded-For entry, if it is an address.
 fn forwarded_client(headers: &HeaderMap) -> Option<IpAddr> {
-    let last_header = headers.get_all("x-forwarded-for").iter().last()?;
+    let last_header = headers.get_all("x-forwarded-for").iter().next_back()?;
     let last_entry = last_header
         .as_bytes()
         .rsplit(|&b| b == b',' || b == b' ')

@@ -226,7 +226,15 @@ mod tests {
     #[test]
     fn splits_target_and_host() {
         // (target, Host headers) -> (path, query, $host, port)
-        let table: &[(&str, &[&str], &str, Option<&str>, &str, Option<&str>)] = &[
+        type Row<'a> = (
+            &'a str,
+            &'a [&'a str],
+            &'a str,
+            Option<&'a str>,
+            &'a str,
+            Option<&'a str>,
+        );
+        let table: &[Row] = &[
             (
                 "/a?b=1",
                 &["Example.COM:8080"],

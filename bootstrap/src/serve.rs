@@ -65,7 +65,7 @@ pub async fn run(
             async move {
                 let mut res = match request {
                     Ok(request) => app.handle(request, id).await,
-                    Err(bad) => bad,
+                    Err(bad) => *bad,
                 };
                 error_page::set_reason(&mut res);
                 Ok::<_, Infallible>(res)
@@ -116,7 +116,7 @@ fn request(
     peer: SocketAddr,
     local: SocketAddr,
     id: &str,
-) -> Result<Request, hyper::Response<Body>> {
+) -> Result<Request, Box<hyper::Response<Body>>> {
     let (parts, body) = req.into_parts();
     let target = match parts.uri.scheme() {
         Some(_) => parts.uri.to_string(),
@@ -127,7 +127,7 @@ fn request(
     };
     if let Some(refusal) = over_nginx_limits(&parts, &target) {
         tracing::info!(request = %id, "{} from {peer}: request line or header over 8 KiB", refusal.status().as_u16());
-        return Err(refusal);
+        return Err(Box::new(refusal));
     }
     let origin = trusted.origin(peer, local, &parts.headers);
     let head = match Head::new(
@@ -140,7 +140,7 @@ fn request(
         Ok(head) => head,
         Err(e) => {
             tracing::info!(request = %id, "400 from {peer}: {e}");
-            return Err(error_page::response(StatusCode::BAD_REQUEST));
+            return Err(Box::new(error_page::response(StatusCode::BAD_REQUEST)));
         }
     };
     let body = body.map_err(Into::into).boxed_unsync();

@@ -116,11 +116,11 @@ fn a_crashing_worker_gives_502_runs_once_and_serving_goes_on() {
 fn a_killed_php_fpm_master_is_restarted() {
     let s = Server::start(&[]);
     assert_eq!(s.get("/hello.php").0, 200);
-    let master = s.fpm_master();
+    let master = s.fpm_master().expect("php-fpm runs");
     unsafe { libc::kill(master as i32, libc::SIGKILL) };
     let start = Instant::now();
     loop {
-        if s.get("/hello.php").0 == 200 && s.fpm_master() != master {
+        if s.get("/hello.php").0 == 200 && s.fpm_master().is_some_and(|m| m != master) {
             break;
         }
         assert!(
@@ -136,7 +136,7 @@ fn a_killed_php_fpm_master_is_restarted() {
 fn sigterm_stops_cleanly_with_no_php_fpm_left() {
     let mut s = Server::start(&[]);
     assert_eq!(s.get("/hello.php").0, 200);
-    let master = s.fpm_master();
+    let master = s.fpm_master().expect("php-fpm runs");
     unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
     let status = s.child.wait().unwrap();
     assert!(
@@ -158,8 +158,8 @@ fn sigterm_stops_cleanly_with_no_php_fpm_left() {
 fn php_stderr_is_logged_with_its_request() {
     let mut s = Server::start(&[]);
     assert_eq!(s.get("/stderr.php?m=abc123").1, b"logged\n");
-    let line = s.wait_for_log("marker-abc123", Duration::from_secs(5));
-    assert!(line.contains("request="), "no request id in {line:?}");
+    // The FastCGI stderr copy carries the request id; php-fpm's own copy does not.
+    s.wait_for_log("marker-abc123 request=", Duration::from_secs(5));
 }
 
 #[test]

@@ -106,8 +106,8 @@ impl Server {
     }
 
     /// The php-fpm master: the bootstrap's child process (any of its threads may have
-    /// spawned it, so every thread's `children` list is read).
-    pub fn fpm_master(&self) -> u32 {
+    /// spawned it, so every thread's `children` list is read). None while restarting.
+    pub fn fpm_master(&self) -> Option<u32> {
         let pid = self.child.id();
         let children: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
             .unwrap()
@@ -118,9 +118,7 @@ impl Server {
                     .collect::<Vec<_>>()
             })
             .collect();
-        *children
-            .first()
-            .unwrap_or_else(|| panic!("bootstrap has no child process:\n{}", self.log()))
+        children.first().copied()
     }
 
     pub fn rss_peak_kb(&self) -> u64 {
@@ -147,10 +145,5 @@ pub fn unique() -> u64 {
 pub fn alive(pid: u32) -> bool {
     // A zombie still has a /proc entry; only count running processes.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.split_whitespace()
-                .nth(2)
-                .is_some_and(|state| state == "Z")
-        })
-        .unwrap_or(false)
+        .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
 }

@@ -190,7 +190,8 @@ mod tests {
 
     #[test]
     fn finds_the_blank_line() {
-        let table: &[(&[u8], Option<(usize, usize)>)] = &[
+        type Row = (&'static [u8], Option<(usize, usize)>);
+        let table: &[Row] = &[
             (b"A: 1\r\n\r\nbody", Some((6, 8))),
             (b"A: 1\n\nbody", Some((5, 6))),
             (b"A: 1\r\nB: 2\r\n", None),

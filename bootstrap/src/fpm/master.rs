@@ -55,8 +55,12 @@ impl LogTail {
 }
 
 /// php-fpm's own level words; a worker's output line carries the worker's words.
+/// PHP's own messages ("PHP message: …") also reach us on the request's FastCGI stderr
+/// stream, tagged with the request; here they are the untagged copy, kept at debug.
 pub(super) fn level_of(line: &str) -> Level {
-    if line.contains("ERROR") || line.contains("ALERT") {
+    if line.contains("PHP message: ") {
+        Level::DEBUG
+    } else if line.contains("ERROR") || line.contains("ALERT") {
         Level::ERROR
     } else if line.contains("WARNING") {
         Level::WARN
@@ -83,7 +87,8 @@ async fn drain(stream: impl AsyncRead + Unpin, tail: LogTail) {
         match level_of(line) {
             Level::ERROR => tracing::error!(target: "php-fpm", "{line}"),
             Level::WARN => tracing::warn!(target: "php-fpm", "{line}"),
-            _ => tracing::info!(target: "php-fpm", "{line}"),
+            Level::INFO => tracing::info!(target: "php-fpm", "{line}"),
+            _ => tracing::debug!(target: "php-fpm", "{line}"),
         }
         tail.push(line.to_owned());
     }
@@ -275,7 +280,7 @@ mod tests {
             ),
             (
                 "NOTICE: PHP message: PHP Warning:  a warning in /x.php on line 4",
-                Level::INFO,
+                Level::DEBUG,
             ),
             ("plain output of a script", Level::INFO),
         ];

@@ -20,7 +20,7 @@ fn records(mut buf: &[u8]) -> Vec<(u8, Vec<u8>)> {
 /// records is caught.
 fn pairs_per_record(content: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut i = 0;
-    let mut len = |c: &[u8], i: &mut usize| {
+    let len = |c: &[u8], i: &mut usize| {
         if c[*i] < 128 {
             *i += 1;
             c[*i - 1] as usize
