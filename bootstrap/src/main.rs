@@ -69,11 +69,26 @@ struct PhpArgs {
     runtime_dir: Option<PathBuf>,
 }
 
+/// glibc gives the top of a thread's heap back to the kernel (madvise) as soon as more
+/// than 128 KiB is free there, and serves allocations over 128 KiB with fresh mmaps:
+/// each response body of a few hundred KiB then costs a syscall and a page fault per
+/// 4 KiB, every time (measured: a 100 KB static file at half nginx's rate). Keeping up
+/// to 1 MiB per arena costs little memory and removes that.
+fn tune_malloc() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only adjusts allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
 }
 
 fn main() -> Result<()> {
+    tune_malloc();
     lamphp::logging::init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()

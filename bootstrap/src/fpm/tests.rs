@@ -188,7 +188,9 @@ impl Logs {
     fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
         let logs = Logs::default();
         let sink = logs.clone();
+        // Debug: PHP's own messages from workers are logged at that level.
         let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
             .with_ansi(false)
             .with_writer(move || sink.clone())
             .finish();
@@ -345,7 +347,7 @@ async fn a_flood_of_worker_output_does_not_block_php_fpm() {
     }
     hello(&fpm, &setup).await;
     // A log line may trail the response it belongs to.
-    let last = "INFO php-fpm: NOTICE: PHP message: flood 1023 xxx";
+    let last = "DEBUG php-fpm: NOTICE: PHP message: flood 1023 xxx";
     let both = || logs.text().matches(last).count() == 2;
     eventually("every line reaches tracing", Duration::from_secs(5), both).await;
     fpm.shutdown().await;
