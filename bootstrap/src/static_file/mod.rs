@@ -90,8 +90,6 @@ pub async fn serve(path: &Path, method: &Method, headers: &HeaderMap) -> Respons
             headers,
             parts,
         } => {
-            // An empty file still gets a streamed (if empty) body: a body that announces
-            // its length as 0 makes hyper rewrite Content-Length after the other headers.
             let body = if method == Method::HEAD {
                 body::empty()
             } else {
@@ -182,6 +180,12 @@ fn page(status: StatusCode, unsatisfiable_size: Option<u64>, method: &Method) ->
 /// pool, so a 1 GB download never sits in memory.
 fn file_body(file: File, parts: Vec<Part>) -> io::Result<Body> {
     let total: u64 = parts.iter().map(Part::len).sum();
+    if total == 0 {
+        // A body that announces its length as 0 makes hyper rewrite Content-Length
+        // after the other headers; one that just ends keeps nginx's order.
+        let nothing = stream::empty::<io::Result<Frame<Bytes>>>();
+        return Ok(StreamBody::new(nothing).boxed_unsync());
+    }
     if total <= INLINE {
         let mut whole = Vec::with_capacity(total as usize);
         for part in &parts {
