@@ -190,3 +190,17 @@ fn malformed_requests_get_400_and_serving_goes_on() {
     }
     assert_eq!(s.get("/hello.php").0, 200);
 }
+
+#[test]
+fn shutdown_lets_requests_in_flight_finish() {
+    let s = Server::start(&[]);
+    let port = s.port;
+    let slow = thread::spawn(move || {
+        let req = b"GET /sleep.php?s=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        http::exchange(port, req).map(|r| (r.status, r.body))
+    });
+    thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    let (status, body) = slow.join().unwrap().expect("the request in flight was cut");
+    assert_eq!((status, body), (200, b"slept\n".to_vec()), "{}", s.log());
+}
