@@ -43,6 +43,7 @@ pub mod docroot;
 pub mod error_page;
 pub mod fastcgi;
 pub mod fpm;
+pub mod lambda;
 pub mod logging;
 pub mod origin;
 pub mod request;
