@@ -43,9 +43,20 @@ impl App {
         }
     }
 
+    /// When a request starting now must be done by, by the configured timeout.
+    pub fn deadline_from_now(&self) -> Instant {
+        Instant::now() + self.settings.timeout
+    }
+
     /// Answer `req`, never failing: whatever goes wrong becomes the error page nginx
-    /// would send, and a log line that says why. `request_id` tags the log lines.
-    pub async fn handle(&self, req: Request, request_id: Arc<str>) -> Response<Body> {
+    /// would send, and a log line that says why. `request_id` tags the log lines; PHP
+    /// gets until `deadline`, body included, then the answer is a 504.
+    pub async fn handle(
+        &self,
+        req: Request,
+        request_id: Arc<str>,
+        deadline: Instant,
+    ) -> Response<Body> {
         let Request { head, body } = req;
         // nginx refuses these before any location sees them.
         if matches!(head.method, Method::TRACE | Method::CONNECT) {
@@ -63,8 +74,8 @@ impl App {
                 script_name,
                 path_info,
             } => {
-                self.php(&head, body, &script_name, &path_info, request_id)
-                    .await
+                let script = (&script_name[..], &path_info[..]);
+                self.php(&head, body, script, request_id, deadline).await
             }
             Route::Static { uri } => {
                 static_file::serve(&self.docroot.path(&uri), &head.method, &head.headers).await
@@ -80,9 +91,9 @@ impl App {
         &self,
         head: &Head,
         body: RequestBody,
-        script_name: &[u8],
-        path_info: &[u8],
+        (script_name, path_info): (&[u8], &[u8]),
         request_id: Arc<str>,
+        deadline: Instant,
     ) -> Response<Body> {
         let (body, read_length) = match self.request_body(head, body).await {
             Ok(b) => b,
@@ -98,7 +109,6 @@ impl App {
             document_root: root,
         };
         let params = cgi::params(head, &script, read_length);
-        let deadline = Instant::now() + self.settings.timeout;
         match self
             .php
             .send(&params, body, deadline, request_id.clone())

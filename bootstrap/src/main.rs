@@ -134,6 +134,8 @@ async fn start_php(root: PathBuf, php: &PhpArgs) -> Result<(Fpm, Arc<App>)> {
         max_requests: php.max_requests,
         runtime_dir,
         ini: Vec::new(),
+        // We answer 504 at the timeout; php-fpm stops the script a moment later.
+        terminate_after: Some(Duration::from_secs(php.timeout + 1)),
     })
     .await?;
     let client = Client::new(fpm.socket(), php.workers);

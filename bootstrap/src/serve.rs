@@ -64,7 +64,7 @@ pub async fn run(
             let request = request(&trusted, req, peer, local, &id);
             async move {
                 let mut res = match request {
-                    Ok(request) => app.handle(request, id).await,
+                    Ok(request) => app.handle(request, id, app.deadline_from_now()).await,
                     Err(bad) => *bad,
                 };
                 error_page::set_reason(&mut res);

@@ -90,6 +90,15 @@ fn a_slow_script_gets_504_in_time_and_the_next_request_works() {
 }
 
 #[test]
+fn php_fpm_stops_a_script_we_stopped_waiting_for() {
+    // One worker: if the timed-out script kept it, nothing else could ever run.
+    let s = Server::start(&["--timeout", "1", "--workers", "1"]);
+    assert_eq!(s.get("/sleep.php?s=30").0, 504);
+    thread::sleep(Duration::from_millis(2500));
+    assert_eq!(s.get("/hello.php").0, 200, "{}", s.log());
+}
+
+#[test]
 fn a_crashing_worker_gives_502_runs_once_and_serving_goes_on() {
     let s = Server::start(&[]);
     let mark = std::env::temp_dir().join(format!(

@@ -34,12 +34,18 @@ impl Server {
             std::process::id(),
             unique()
         ));
+        let workers: &[&str] = if args.contains(&"--workers") {
+            &[]
+        } else {
+            &["--workers", "2"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
             .arg("serve")
             .arg("--root")
             .arg(docroot())
-            .args(["--listen", "127.0.0.1:0", "--workers", "2", "--runtime-dir"])
+            .args(["--listen", "127.0.0.1:0", "--runtime-dir"])
             .arg(&runtime_dir)
+            .args(workers)
             .args(args)
             .env("LAMPHP_LOG", "info")
             .stdout(Stdio::null())

@@ -22,6 +22,9 @@ pub struct FpmConfig {
     /// syntax, so they behave as php.ini lines do: constants such as `E_ALL & ~E_NOTICE`
     /// expand, `On` reads back as "1", and scripts may still `ini_set()` them.
     pub ini: Vec<(String, String)>,
+    /// `request_terminate_timeout`: php-fpm kills a worker whose request runs longer.
+    /// A script we stopped waiting for would otherwise hold its worker forever.
+    pub terminate_after: Option<std::time::Duration>,
 }
 
 /// Names php-fpm is installed under on PATH, newest first; a bare `php-fpm` wins because
@@ -150,6 +153,12 @@ pub(super) fn render_pool(config: &FpmConfig, socket: &Path) -> Result<String> {
          decorate_workers_output = no\n",
         config.children, config.max_requests
     );
+    if let Some(limit) = config.terminate_after {
+        conf.push_str(&format!(
+            "request_terminate_timeout = {}s\n",
+            limit.as_secs().max(1)
+        ));
+    }
     for (name, value) in &config.ini {
         let name_ok = !name.is_empty()
             && name
@@ -319,6 +328,7 @@ mod tests {
 
     fn config(children: usize, max_requests: u32, ini: &[(&str, &str)]) -> FpmConfig {
         FpmConfig {
+            terminate_after: None,
             binary: None,
             children,
             max_requests,

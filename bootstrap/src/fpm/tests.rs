@@ -69,6 +69,7 @@ fn setup(scripts: &[(&str, &str)]) -> Setup {
 impl Setup {
     fn config(&self, children: usize) -> FpmConfig {
         FpmConfig {
+            terminate_after: None,
             binary: None,
             children,
             max_requests: 0,
@@ -299,6 +300,7 @@ async fn a_php_fpm_that_never_listens_is_given_up_on_and_killed() {
     std::fs::write(&fake, body).unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let config = FpmConfig {
+        terminate_after: None,
         binary: Some(fake),
         ..setup.config(1)
     };
