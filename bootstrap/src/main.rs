@@ -1,4 +1,6 @@
-//! The `bootstrap` binary: `serve` runs a site over HTTP.
+//! The `bootstrap` binary. With no arguments inside a Lambda sandbox it runs the Runtime
+//! API loop (`lambda`); `serve` runs a site over HTTP; `local` emulates an ALB in front
+//! of the Lambda loop, for trying a site locally.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -6,6 +8,8 @@ use lamphp::app::{App, Settings};
 use lamphp::docroot::FsDocroot;
 use lamphp::fastcgi::Client;
 use lamphp::fpm::{Fpm, FpmConfig};
+use lamphp::lambda::LambdaSettings;
+use lamphp::local::LocalSettings;
 use lamphp::origin::TrustedProxies;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,10 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(
-    version,
-    about = "Runs a PHP site through php-fpm exactly as nginx would"
-)]
+#[command(version, about = "Runs a PHP site through php-fpm exactly as nginx would")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,6 +27,26 @@ struct Cli {
 enum Command {
     /// Serve the site over HTTP/1.1 (the ECS container path, and local use).
     Serve(ServeArgs),
+    /// Run the Lambda Runtime API loop (what `bootstrap` does by itself on Lambda).
+    Lambda(LambdaArgs),
+    /// Emulate an ALB in front of the Lambda loop, locally (no Docker, no AWS).
+    Local(LocalArgs),
+}
+
+#[derive(clap::Args)]
+struct LocalArgs {
+    /// The document root: where index.php and the static files are.
+    #[arg(long, env = "LAMPHP_ROOT")]
+    root: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Emulate a target group without `lambda.multi_value_headers.enabled`.
+    #[arg(long)]
+    single_value: bool,
+    /// The function's timeout in seconds (each invocation's deadline).
+    #[arg(long = "function-timeout", default_value_t = 30)]
+    function_timeout: u64,
 }
 
 #[derive(clap::Args)]
@@ -39,19 +60,30 @@ struct ServeArgs {
     #[command(flatten)]
     php: PhpArgs,
     /// Believe X-Forwarded-For/-Proto/-Port from peers in this range (repeatable).
-    #[arg(
-        long = "trust-proxy",
-        env = "LAMPHP_TRUSTED_PROXIES",
-        value_delimiter = ','
-    )]
+    #[arg(long = "trust-proxy", env = "LAMPHP_TRUSTED_PROXIES", value_delimiter = ',')]
     trust_proxy: Vec<ipnet::IpNet>,
 }
 
 #[derive(clap::Args)]
+struct LambdaArgs {
+    #[command(flatten)]
+    php: PhpArgs,
+    /// Milliseconds kept back before the invocation's deadline to answer in time.
+    #[arg(long, env = "LAMPHP_DEADLINE_MARGIN_MS", default_value_t = 500)]
+    deadline_margin_ms: u64,
+    /// S3 bucket for responses too large for the ALB (GET and HEAD only).
+    #[arg(long, env = "LAMPHP_OFFLOAD_BUCKET")]
+    offload_bucket: Option<String>,
+    /// Largest response body kept in memory, bytes.
+    #[arg(long, env = "LAMPHP_MAX_RESPONSE", default_value_t = 64 << 20)]
+    max_response: usize,
+}
+
+#[derive(clap::Args)]
 struct PhpArgs {
-    /// php-fpm workers (pm = static).
-    #[arg(long, env = "LAMPHP_FPM_CHILDREN", default_value_t = default_workers())]
-    workers: usize,
+    /// php-fpm workers (pm = static); default 2 per core for serve, 1 on Lambda.
+    #[arg(long, env = "LAMPHP_FPM_CHILDREN")]
+    workers: Option<usize>,
     /// Recycle a php-fpm worker after this many requests (0: never).
     #[arg(long, env = "LAMPHP_FPM_MAX_REQUESTS", default_value_t = 0)]
     max_requests: u32,
@@ -61,12 +93,71 @@ struct PhpArgs {
     /// Largest request body in bytes; larger ones get 413.
     #[arg(long, env = "LAMPHP_MAX_BODY", default_value_t = 64 << 20)]
     max_body: u64,
-    /// Seconds a PHP request may take; slower ones get 504.
+    /// Seconds a PHP request may take (on Lambda: when the invocation's deadline is
+    /// unknown); slower ones get 504.
     #[arg(long, env = "LAMPHP_TIMEOUT", default_value_t = 60)]
     timeout: u64,
     /// Private directory for php-fpm's configuration and socket.
     #[arg(long, env = "LAMPHP_RUNTIME_DIR")]
     runtime_dir: Option<PathBuf>,
+}
+
+impl PhpArgs {
+    fn fpm(&self, default_workers: usize, terminate_after: Option<Duration>) -> FpmConfig {
+        FpmConfig {
+            binary: self.php_fpm.clone(),
+            children: self.workers.unwrap_or(default_workers),
+            max_requests: self.max_requests,
+            runtime_dir: self.runtime_dir.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("lamphp-{}", std::process::id()))
+            }),
+            ini: Vec::new(),
+            terminate_after,
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            max_body: self.max_body,
+            timeout: Duration::from_secs(self.timeout),
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    tune_malloc();
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let mut args: Vec<_> = std::env::args_os().collect();
+    if args.len() == 1 && on_lambda {
+        args.push("lambda".into());
+    }
+    let cli = Cli::parse_from(args);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => {
+            lamphp::logging::init();
+            runtime.block_on(serve(args))
+        }
+        Command::Lambda(args) => {
+            lamphp::logging::init_json();
+            runtime.block_on(lamphp::lambda::run(lambda_settings(&args)))
+        }
+        Command::Local(args) => {
+            lamphp::logging::init();
+            let root = std::fs::canonicalize(&args.root)
+                .with_context(|| format!("document root {} (--root / LAMPHP_ROOT)", args.root.display()))?;
+            let settings = LocalSettings {
+                root,
+                listen: args.listen,
+                multi_value: !args.single_value,
+                timeout: Duration::from_secs(args.function_timeout),
+            };
+            runtime.block_on(lamphp::local::run(settings, lamphp::signals::shutdown()))
+        }
+    }
 }
 
 /// glibc gives the top of a thread's heap back to the kernel (madvise) as soon as more
@@ -83,66 +174,39 @@ fn tune_malloc() {
     }
 }
 
-fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
-}
-
-fn main() -> Result<()> {
-    tune_malloc();
-    lamphp::logging::init();
-    let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+fn lambda_settings(args: &LambdaArgs) -> LambdaSettings {
+    LambdaSettings {
+        // One worker: Lambda sends a sandbox one request at a time. A stuck one is
+        // restarted by the invocation that gave up on it.
+        fpm: args.php.fpm(1, None),
+        core: args.php.settings(),
+        margin: Duration::from_millis(args.deadline_margin_ms),
+        offload_bucket: args.offload_bucket.clone(),
+        max_response: args.max_response,
     }
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let root = std::fs::canonicalize(&args.root).with_context(|| {
-        format!(
-            "document root {} (--root / LAMPHP_ROOT)",
-            args.root.display()
-        )
-    })?;
+    let root = std::fs::canonicalize(&args.root)
+        .with_context(|| format!("document root {} (--root / LAMPHP_ROOT)", args.root.display()))?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {} (--listen / LAMPHP_LISTEN)", args.listen))?;
-    let (fpm, app) = start_php(root.clone(), &args.php).await?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // We answer 504 at the timeout; php-fpm stops the script a moment later.
+    let terminate_after = Some(Duration::from_secs(args.php.timeout + 1));
+    let config = args.php.fpm(2 * cores, terminate_after);
+    let workers = config.children;
+    let fpm = Fpm::start(config).await?;
+    let php = Client::new(fpm.socket(), workers);
+    let app = Arc::new(App::new(FsDocroot::new(root.clone()), php, args.php.settings()));
     tracing::info!(
-        "serving {} on http://{} with {} php-fpm workers",
+        "serving {} on http://{} with {workers} php-fpm workers",
         root.display(),
         listener.local_addr()?,
-        args.php.workers
     );
     let trusted = TrustedProxies::new(args.trust_proxy);
     lamphp::serve::run(app, listener, trusted, lamphp::signals::shutdown()).await;
     fpm.shutdown().await;
     Ok(())
-}
-
-async fn start_php(root: PathBuf, php: &PhpArgs) -> Result<(Fpm, Arc<App>)> {
-    let runtime_dir = php
-        .runtime_dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("lamphp-{}", std::process::id())));
-    let fpm = Fpm::start(FpmConfig {
-        binary: php.php_fpm.clone(),
-        children: php.workers,
-        max_requests: php.max_requests,
-        runtime_dir,
-        ini: Vec::new(),
-        // We answer 504 at the timeout; php-fpm stops the script a moment later.
-        terminate_after: Some(Duration::from_secs(php.timeout + 1)),
-    })
-    .await?;
-    let client = Client::new(fpm.socket(), php.workers);
-    let settings = Settings {
-        max_body: php.max_body,
-        timeout: Duration::from_secs(php.timeout),
-    };
-    let app = Arc::new(App::new(FsDocroot::new(root), client, settings));
-    Ok((fpm, app))
 }

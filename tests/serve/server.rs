@@ -22,6 +22,25 @@ pub fn docroot() -> PathBuf {
 impl Server {
     /// Start `bootstrap serve` over the test docroot with extra `args`.
     pub fn start(args: &[&str]) -> Server {
+        let workers: &[&str] = if args.contains(&"--workers") {
+            &[]
+        } else {
+            &["--workers", "2"]
+        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+        command.arg("serve").args(workers);
+        Server::launch(command, args, "serving ")
+    }
+
+    /// Start `bootstrap local` (the ALB emulator in front of the Lambda loop) over the
+    /// test docroot with extra `args`; `LAMPHP_*` settings go in `env`.
+    pub fn local(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+        command.arg("local").envs(env.iter().copied());
+        Server::launch(command, args, "ALB emulator on ")
+    }
+
+    fn launch(mut command: Command, args: &[&str], ready: &str) -> Server {
         assert!(
             ["/usr/sbin/php-fpm8.2", "/usr/sbin/php-fpm"]
                 .iter()
@@ -30,45 +49,31 @@ impl Server {
             "php-fpm is missing: apt-get install php8.2-fpm (or run `make test`)"
         );
         let runtime_dir = std::env::temp_dir().join(format!(
-            "lamphp-serve-test-{}-{}",
+            "lamphp-test-{}-{}",
             std::process::id(),
             unique()
         ));
-        let workers: &[&str] = if args.contains(&"--workers") {
-            &[]
-        } else {
-            &["--workers", "2"]
-        };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
-            .arg("serve")
+        let mut child = command
             .arg("--root")
             .arg(docroot())
-            .args(["--listen", "127.0.0.1:0", "--runtime-dir"])
-            .arg(&runtime_dir)
-            .args(workers)
+            .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .env("LAMPHP_RUNTIME_DIR", &runtime_dir)
             .env("LAMPHP_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawning bootstrap");
         let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        capture(child.stdout.take().unwrap(), log.clone());
+        capture(child.stderr.take().unwrap(), log.clone());
         let mut server = Server {
             child,
             port: 0,
             log,
             runtime_dir,
         };
-        let line = server.wait_for_log("serving ", Duration::from_secs(20));
+        let line = server.wait_for_log(ready, Duration::from_secs(20));
         let addr = line.rsplit("http://").next().unwrap();
         let port = addr
             .split(|c: char| !c.is_ascii_digit() && c != ':' && c != '.')
@@ -140,6 +145,17 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.runtime_dir);
     }
+}
+
+/// Append `stream`'s lines to `log` as they come.
+fn capture(stream: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut log = log.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
 }
 
 pub fn unique() -> u64 {

@@ -1,2 +1,104 @@
 //! Lambda mode: HTTP events (ALB, API Gateway, Function URLs) through the Runtime API,
 //! answered by the same core as `serve`.
+//!
+//! Init resolves the site ([`config`]), starts php-fpm (one worker: Lambda sends one
+//! request at a time) while it checks the rest, and reports any failure through
+//! `/runtime/init/error` ([`init_error`]) so the user reads why. Then `lambda_runtime`
+//! polls for events and [`invocation`] answers each.
+
+pub mod config;
+pub mod deadline;
+pub mod fit;
+pub mod init_error;
+pub mod invocation;
+
+use crate::app::{App, Settings};
+use crate::docroot::FsDocroot;
+use crate::fastcgi::Client;
+use crate::fpm::{Fpm, FpmConfig};
+use anyhow::{anyhow, bail, Context, Result};
+use invocation::Invoker;
+use offload::Offload;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Lambda mode's settings (the binary fills them from flags and `LAMPHP_*`).
+#[derive(Debug, Clone)]
+pub struct LambdaSettings {
+    pub fpm: FpmConfig,
+    pub core: Settings,
+    /// Time kept back before the invocation's deadline.
+    pub margin: Duration,
+    pub offload_bucket: Option<String>,
+    pub max_response: usize,
+}
+
+/// Run the Runtime API loop until Lambda stops the sandbox.
+pub async fn run(settings: LambdaSettings) -> Result<()> {
+    let api = std::env::var("AWS_LAMBDA_RUNTIME_API")
+        .context("AWS_LAMBDA_RUNTIME_API is not set: this is not a Lambda sandbox (use `bootstrap serve` or `bootstrap local`)")?;
+    let invoker = match init(settings).await {
+        Ok(invoker) => Arc::new(invoker),
+        Err(e) => {
+            tracing::error!("init failed: {e:#}");
+            if let Err(report) = init_error::report(&api, &e).await {
+                tracing::error!("reporting the init error failed too: {report:#}");
+            }
+            return Err(e);
+        }
+    };
+    let handler = lambda_runtime::service_fn(move |event| Arc::clone(&invoker).invoke(event));
+    lambda_runtime::run(handler)
+        .await
+        .map_err(|e| anyhow!("the Runtime API loop stopped: {e}"))
+}
+
+async fn init(settings: LambdaSettings) -> Result<Invoker> {
+    // php-fpm's start-up is most of a cold start; the checks below run meanwhile.
+    let fpm = tokio::spawn(Fpm::start(settings.fpm.clone()));
+    let checked = check(&settings).await;
+    let fpm = fpm.await.context("starting php-fpm")??;
+    let (docroot, offload) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            fpm.shutdown().await;
+            return Err(e);
+        }
+    };
+    let php = Client::new(fpm.socket(), settings.fpm.children);
+    Ok(Invoker {
+        app: App::new(FsDocroot::new(docroot), php, settings.core.clone()),
+        fpm,
+        offload,
+        margin: settings.margin,
+        fallback_timeout: settings.core.timeout,
+        max_response: settings.max_response,
+        warned_deadline: AtomicBool::new(false),
+    })
+}
+
+/// Everything but php-fpm: the environment `lambda_runtime` insists on, the site, the
+/// offload bucket.
+async fn check(settings: &LambdaSettings) -> Result<(PathBuf, Option<Offload>)> {
+    // lambda_runtime panics without these; a clear init error is kinder.
+    for name in ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION"] {
+        if std::env::var_os(name).is_none() {
+            bail!("{name} is not set; Lambda sets it in every sandbox (an emulator must too)");
+        }
+    }
+    let site = config::site(&config::SiteEnv::from_env())?;
+    let docroot = std::fs::canonicalize(&site.docroot)
+        .with_context(|| format!("the document root {} cannot be used", site.docroot.display()))?;
+    if let Some(front) = &site.front_controller {
+        if !front.is_file() {
+            bail!("the front controller {} named by the Handler does not exist", front.display());
+        }
+    }
+    let offload = match &settings.offload_bucket {
+        Some(bucket) => Some(Offload::new(bucket.clone()).await),
+        None => None,
+    };
+    Ok((docroot, offload))
+}

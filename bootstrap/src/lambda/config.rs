@@ -1,0 +1,117 @@
+//! Where the site is, from Lambda's environment: pure, so it is table-tested.
+//!
+//! Lambda's `Handler` setting (`_HANDLER`) names the front controller relative to the
+//! task root (`public/index.php`), as PHP users know it from other PHP runtimes: the
+//! docroot is its directory. `LAMPHP_ROOT` overrides that (site code on EFS, e.g.
+//! `/mnt/site/current/public`).
+
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The environment variables that decide the docroot.
+#[derive(Debug, Default, Clone)]
+pub struct SiteEnv {
+    /// `LAMPHP_ROOT`.
+    pub root: Option<String>,
+    /// `_HANDLER`.
+    pub handler: Option<String>,
+    /// `LAMBDA_TASK_ROOT`.
+    pub task_root: Option<String>,
+}
+
+impl SiteEnv {
+    pub fn from_env() -> SiteEnv {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        SiteEnv {
+            root: var("LAMPHP_ROOT"),
+            handler: var("_HANDLER"),
+            task_root: var("LAMBDA_TASK_ROOT"),
+        }
+    }
+}
+
+/// The site as configured: the docroot, and the front controller the handler names (to
+/// check that it exists) if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub docroot: PathBuf,
+    pub front_controller: Option<PathBuf>,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SiteError {
+    #[error("no site configured: set the function's Handler to the front controller relative to the task root (e.g. public/index.php), or LAMPHP_ROOT to the document root")]
+    Unset,
+    #[error("the Handler {0:?} must name a .php file relative to the task root (e.g. public/index.php)")]
+    BadHandler(String),
+    #[error("LAMBDA_TASK_ROOT is not set, so the Handler {0:?} cannot be resolved; set LAMPHP_ROOT instead")]
+    NoTaskRoot(String),
+}
+
+/// Resolve the site from `env`.
+pub fn site(env: &SiteEnv) -> Result<Site, SiteError> {
+    if let Some(root) = &env.root {
+        return Ok(Site {
+            docroot: PathBuf::from(root),
+            front_controller: None,
+        });
+    }
+    let handler = env.handler.as_deref().ok_or(SiteError::Unset)?;
+    let relative = Path::new(handler);
+    let escapes = relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+    if escapes || relative.extension().is_none_or(|e| e != "php") {
+        return Err(SiteError::BadHandler(handler.to_owned()));
+    }
+    let task_root = env
+        .task_root
+        .as_deref()
+        .ok_or_else(|| SiteError::NoTaskRoot(handler.to_owned()))?;
+    let front_controller = Path::new(task_root).join(relative);
+    let docroot = front_controller
+        .parent()
+        .expect("a joined file path has a parent")
+        .to_path_buf();
+    Ok(Site {
+        docroot,
+        front_controller: Some(front_controller),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(root: Option<&str>, handler: Option<&str>, task_root: Option<&str>) -> SiteEnv {
+        SiteEnv {
+            root: root.map(Into::into),
+            handler: handler.map(Into::into),
+            task_root: task_root.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn resolves_like_php_runtimes_do() {
+        let ok = |docroot: &str, fc: Option<&str>| {
+            Ok(Site {
+                docroot: docroot.into(),
+                front_controller: fc.map(Into::into),
+            })
+        };
+        let table = [
+            (env(None, Some("public/index.php"), Some("/var/task")), ok("/var/task/public", Some("/var/task/public/index.php"))),
+            (env(None, Some("index.php"), Some("/var/task")), ok("/var/task", Some("/var/task/index.php"))),
+            (env(Some("/mnt/site/current/public"), Some("public/index.php"), Some("/var/task")), ok("/mnt/site/current/public", None)),
+            (env(None, None, Some("/var/task")), Err(SiteError::Unset)),
+            (env(None, Some("/etc/passwd.php"), Some("/var/task")), Err(SiteError::BadHandler("/etc/passwd.php".into()))),
+            (env(None, Some("../x/index.php"), Some("/var/task")), Err(SiteError::BadHandler("../x/index.php".into()))),
+            (env(None, Some("bootstrap"), Some("/var/task")), Err(SiteError::BadHandler("bootstrap".into()))),
+            (env(None, Some("index.php"), None), Err(SiteError::NoTaskRoot("index.php".into()))),
+        ];
+        for (env, want) in table {
+            assert_eq!(site(&env), want, "{env:?}");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The ALB's 1 MB: a Lambda response whose JSON is larger becomes a bare 502 from the
+//! ALB, with nothing in the function's log. So before answering: gzip when the client
+//! takes it and that is enough; else, for GET and HEAD with an offload bucket, put the
+//! body in S3 and redirect to a short-lived URL; else our own 502 page, and a log line
+//! that says what to do.
+
+use super::event::{self, Kind, Reply};
+use super::offload::Offload;
+use super::shrink;
+use crate::error_page;
+use bytes::Bytes;
+use http::response::Parts;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use hyper::ext::ReasonPhrase;
+
+/// The ALB's limit on the response JSON. AWS says "1 MB"; the decimal reading is the
+/// safe one.
+pub const LIMIT: usize = 1_000_000;
+
+/// What goes back to the Runtime API.
+pub struct Answer {
+    pub status: StatusCode,
+    pub json: Vec<u8>,
+}
+
+/// A response in the shape the event encoder takes, owning its parts.
+pub struct OwnedReply {
+    pub status: StatusCode,
+    pub reason: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl OwnedReply {
+    pub fn as_reply(&self) -> Reply<'_> {
+        Reply {
+            status: self.status,
+            reason: self.reason.as_deref(),
+            headers: &self.headers,
+            body: &self.body,
+        }
+    }
+
+    fn encode(&self, kind: Kind) -> Answer {
+        Answer {
+            status: self.status,
+            json: event::encode(kind, &self.as_reply()),
+        }
+    }
+}
+
+/// An nginx-style page of our own.
+pub fn page_reply(status: StatusCode, page: &str) -> OwnedReply {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    OwnedReply {
+        status,
+        reason: None,
+        headers,
+        body: Bytes::copy_from_slice(page.as_bytes()),
+    }
+}
+
+/// Encode the response for `kind`, shrinking or moving it if it would not fit.
+pub async fn fit(
+    kind: Kind,
+    parts: &Parts,
+    body: Bytes,
+    method: &Method,
+    gzip_ok: bool,
+    offload: Option<&Offload>,
+    request_id: &str,
+) -> Answer {
+    let reason = parts
+        .extensions
+        .get::<ReasonPhrase>()
+        .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
+    let reply = OwnedReply {
+        status: parts.status,
+        reason,
+        headers: parts.headers.clone(),
+        body,
+    };
+    let answer = reply.encode(kind);
+    if answer.json.len() <= LIMIT {
+        return answer;
+    }
+    let size = reply.body.len();
+    if gzip_ok && shrink::compressible(reply.status, &reply.headers) {
+        let mut headers = reply.headers.clone();
+        let gzipped = shrink::gzip(&mut headers, &reply.body);
+        let smaller = OwnedReply {
+            status: reply.status,
+            reason: reply.reason.clone(),
+            headers,
+            body: gzipped.into(),
+        };
+        let answer = smaller.encode(kind);
+        if answer.json.len() <= LIMIT {
+            tracing::info!(request = %request_id, "gzipped a {size}-byte body to fit the ALB's 1 MB");
+            return answer;
+        }
+    }
+    let cacheable_method = matches!(*method, Method::GET | Method::HEAD);
+    match offload {
+        Some(offload) if cacheable_method => match offload.put(reply.body.clone(), &reply.headers).await {
+            Ok(url) => {
+                tracing::info!(request = %request_id, "moved a {size}-byte body to S3 to get past the ALB's 1 MB");
+                return redirect(&url).encode(kind);
+            }
+            Err(e) => tracing::error!(request = %request_id, "offloading a {size}-byte body to S3 failed: {e}"),
+        },
+        Some(_) => tracing::error!(
+            request = %request_id,
+            "a {size}-byte answer to {method} exceeds the ALB's 1 MB; only GET and HEAD answers can go through S3"
+        ),
+        None => tracing::error!(
+            request = %request_id,
+            "a {size}-byte body exceeds the ALB's 1 MB even gzipped (or the client takes no gzip); set LAMPHP_OFFLOAD_BUCKET to serve large GET responses through S3"
+        ),
+    }
+    page_reply(StatusCode::BAD_GATEWAY, &error_page::html(StatusCode::BAD_GATEWAY)).encode(kind)
+}
+
+/// A redirect to the offloaded body. 307 keeps the method (a HEAD stays a HEAD), and the
+/// short-lived URL must not be cached.
+fn redirect(url: &str) -> OwnedReply {
+    let mut headers = HeaderMap::new();
+    match HeaderValue::from_str(url) {
+        Ok(location) => {
+            headers.insert(header::LOCATION, location);
+        }
+        Err(_) => return page_reply(StatusCode::BAD_GATEWAY, &error_page::html(StatusCode::BAD_GATEWAY)),
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    OwnedReply {
+        status: StatusCode::TEMPORARY_REDIRECT,
+        reason: None,
+        headers,
+        body: Bytes::new(),
+    }
+}

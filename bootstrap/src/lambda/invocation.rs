@@ -1,0 +1,143 @@
+//! One invocation: event in, JSON out, through the same core as `serve`.
+//!
+//! The event is decoded (a malformed HTTP event is a 400 in its own format; something
+//! that is no HTTP event at all goes back to the Runtime API as an error), the request
+//! runs until the invocation's deadline less a margin, the response is collected (Lambda
+//! answers whole) and made to fit the ALB's 1 MB ([`super::fit`]), and one JSON log line
+//! records it. A request that used up its time may have left a worker stuck, so php-fpm
+//! is restarted before the next invocation.
+
+use super::event::{self, EventError, HttpEvent};
+use super::{deadline, fit};
+use crate::app::App;
+use crate::body::Body;
+use crate::error_page;
+use crate::fpm::Fpm;
+use crate::lambda::offload::Offload;
+use crate::lambda::shrink;
+use bytes::{Bytes, BytesMut};
+use http::StatusCode;
+use http_body_util::BodyExt;
+use lambda_runtime::LambdaEvent;
+use serde_json::value::RawValue;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::time::{timeout_at, Instant};
+
+/// What an invocation needs, shared by all of them.
+pub struct Invoker {
+    pub app: App,
+    pub fpm: Fpm,
+    pub offload: Option<Offload>,
+    /// Time kept back before Lambda's deadline to answer and to restart php-fpm.
+    pub margin: Duration,
+    /// The budget when Lambda's deadline cannot be believed.
+    pub fallback_timeout: Duration,
+    /// Largest response body collected; past it, 502 (an ALB response is 1 MB, an S3
+    /// offload is not bounded, but the sandbox's memory is).
+    pub max_response: usize,
+    pub warned_deadline: AtomicBool,
+}
+
+/// An event that is no HTTP request: reported to the Runtime API's error endpoint.
+pub type InvokeError = lambda_runtime::Error;
+
+impl Invoker {
+    pub async fn invoke(self: Arc<Self>, event: LambdaEvent<Box<RawValue>>) -> Result<Box<RawValue>, InvokeError> {
+        let started = Instant::now();
+        let (payload, ctx) = event.into_parts();
+        let id: Arc<str> = ctx.request_id.as_str().into();
+        let deadline = started + self.budget(ctx.deadline);
+        let HttpEvent { request, kind } = match event::decode(payload.get().as_bytes()) {
+            Ok(event) => event,
+            Err(EventError::BadRequest { kind, reason }) => {
+                tracing::warn!(request = %id, "400: {reason}");
+                let page = error_page::html(StatusCode::BAD_REQUEST);
+                let reply = fit::page_reply(StatusCode::BAD_REQUEST, &page);
+                return Ok(raw(event::encode(kind, &reply.as_reply())));
+            }
+            Err(e) => {
+                tracing::error!(request = %id, "not an HTTP event: {e}");
+                return Err(e.into());
+            }
+        };
+        let method = request.head.method.clone();
+        let path = String::from_utf8_lossy(&request.head.path).into_owned();
+        let gzip_ok = shrink::accepts_gzip(&request.head.headers);
+        let bytes_in = http_body::Body::size_hint(&request.body).exact().unwrap_or(0);
+        let response = self.app.handle(request, id.clone(), deadline).await;
+        let (mut parts, body) = response.into_parts();
+        let body = match collect(body, deadline, self.max_response).await {
+            Ok(body) => body,
+            Err(status) => {
+                tracing::error!(request = %id, "{} while reading the response of {method} {path}", status.as_u16());
+                parts = http::Response::new(()).into_parts().0;
+                parts.status = status;
+                Bytes::from(error_page::html(status))
+            }
+        };
+        let php_time = started.elapsed();
+        if Instant::now() >= deadline {
+            self.restart_php(&id).await;
+        }
+        let answer = fit::fit(kind, &parts, body, &method, gzip_ok, self.offload.as_ref(), &id).await;
+        tracing::info!(
+            target: "lamphp::request",
+            request = %id,
+            method = %method,
+            path = %path,
+            status = answer.status.as_u16(),
+            total_ms = started.elapsed().as_secs_f64() * 1000.0,
+            php_ms = php_time.as_secs_f64() * 1000.0,
+            bytes_in,
+            bytes_out = answer.json.len(),
+        );
+        Ok(raw(answer.json))
+    }
+
+    /// The request's time: until Lambda's deadline less the margin, or the configured
+    /// timeout when the deadline is not plausible (local emulators), said once.
+    fn budget(&self, deadline_ms: u64) -> Duration {
+        deadline::budget(deadline_ms, SystemTime::now(), self.margin).unwrap_or_else(|| {
+            if !self.warned_deadline.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "the invocation deadline {deadline_ms} is not plausible (an emulator?); requests get LAMPHP_TIMEOUT ({:?}) instead",
+                    self.fallback_timeout
+                );
+            }
+            self.fallback_timeout
+        })
+    }
+
+    async fn restart_php(&self, id: &str) {
+        tracing::warn!(request = %id, "the request ran out of time; restarting php-fpm so no worker stays stuck");
+        if let Err(e) = self.fpm.restart().await {
+            tracing::error!("restarting php-fpm failed: {e:#}");
+        }
+    }
+}
+
+/// The whole body, by `deadline`, at most `max` bytes.
+async fn collect(mut body: Body, deadline: Instant, max: usize) -> Result<Bytes, StatusCode> {
+    let mut whole = BytesMut::new();
+    loop {
+        let frame = match timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(StatusCode::GATEWAY_TIMEOUT),
+            Ok(None) => return Ok(whole.freeze()),
+            Ok(Some(Err(_))) => return Err(StatusCode::BAD_GATEWAY),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if whole.len() + data.len() > max {
+                return Err(StatusCode::BAD_GATEWAY);
+            }
+            whole.extend_from_slice(&data);
+        }
+    }
+}
+
+fn raw(json: Vec<u8>) -> Box<RawValue> {
+    let text = String::from_utf8(json).expect("encoded events are JSON text");
+    RawValue::from_string(text).expect("encoded events are valid JSON")
+}

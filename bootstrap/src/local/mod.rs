@@ -1,0 +1,138 @@
+//! `bootstrap local`: an ALB in front of a Lambda sandbox, without Docker or AWS.
+//!
+//! It starts this same binary's Runtime API loop as a child process, pointed at a Runtime
+//! API endpoint of its own ([`runtime_api`]), then accepts HTTP: each request becomes the
+//! event an ALB would send ([`alb`]), goes through the real loop, and the function's
+//! answer becomes the HTTP response the ALB would give.
+
+pub mod alb;
+pub mod runtime_api;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use runtime_api::{Outcome, Phase, RuntimeApi};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+/// The ALB refuses larger request bodies with 413.
+const ALB_MAX_BODY: usize = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
+    pub root: PathBuf,
+    pub listen: SocketAddr,
+    /// The target group's `lambda.multi_value_headers.enabled`.
+    pub multi_value: bool,
+    /// The function's timeout: each invocation's deadline.
+    pub timeout: Duration,
+}
+
+/// Run the emulator until `shutdown` resolves or the runtime exits.
+pub async fn run(settings: LocalSettings, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let mut api = RuntimeApi::start(settings.timeout)
+        .await
+        .context("starting the local Runtime API")?;
+    let mut runtime = spawn_runtime(&settings, api.addr)?;
+    tokio::select! {
+        phase = api.phase_change() => match phase {
+            Phase::Failed(message) => bail!("the Lambda runtime failed to start: {message}"),
+            Phase::Ready | Phase::Starting => {}
+        },
+        status = runtime.wait() => bail!("the Lambda runtime exited during init ({})", status?),
+    }
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {} (--listen)", settings.listen))?;
+    let port = listener.local_addr()?.port();
+    tracing::info!(
+        "ALB emulator on http://{} in front of the Lambda runtime ({} headers), serving {}",
+        listener.local_addr()?,
+        if settings.multi_value { "multi-value" } else { "single-value" },
+        settings.root.display()
+    );
+    let api = Arc::new(api);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            status = runtime.wait() => bail!("the Lambda runtime exited ({})", status?),
+            () = &mut shutdown => return Ok(()),
+        };
+        let api = api.clone();
+        let multi_value = settings.multi_value;
+        let service = service_fn(move |req| {
+            let api = api.clone();
+            async move { Ok::<_, Infallible>(forward(&api, req, peer, port, multi_value).await) }
+        });
+        tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+    }
+}
+
+/// This binary's Lambda loop, with the environment Lambda gives a sandbox. Its logs go
+/// where ours go. It dies with us (SIGKILL on drop, and the kernel's parent-death
+/// signal if we are killed), and its php-fpm with it.
+fn spawn_runtime(settings: &LocalSettings, api: SocketAddr) -> Result<Child> {
+    let exe = std::env::current_exe().context("finding this binary to run its Lambda loop")?;
+    let mut command = Command::new(exe);
+    command
+        .arg("lambda")
+        .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "lamphp-local")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("LAMPHP_ROOT", &settings.root)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    command.spawn().context("starting the Lambda runtime")
+}
+
+/// One HTTP request through the ALB's eyes and the Lambda loop.
+async fn forward(
+    api: &RuntimeApi,
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    port: u16,
+    multi_value: bool,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, ALB_MAX_BODY).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE),
+    };
+    let event = alb::event_from_http(&parts, &body, peer, port, multi_value);
+    match api.invoke(event).await {
+        Some(Outcome::Response(json)) => alb::http_from_lambda(&json).map(Full::new),
+        Some(Outcome::Error(error)) => {
+            tracing::error!("the function failed: {}", String::from_utf8_lossy(&error));
+            status(StatusCode::BAD_GATEWAY)
+        }
+        None => status(StatusCode::BAD_GATEWAY),
+    }
+}
+
+/// What the ALB itself answers with (a bare status; its pages are not ours to copy).
+fn status(code: StatusCode) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = code;
+    res
+}
