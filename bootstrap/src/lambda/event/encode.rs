@@ -1,7 +1,7 @@
 //! The JSON the Runtime API's response endpoint gets: the response in the format of the
 //! event it answers.
 
-use super::Kind;
+use super::{Kind, HOP_BY_HOP};
 use crate::error_page;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -16,18 +16,6 @@ pub struct Reply<'a> {
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
 }
-
-/// Headers that describe one connection, not the response; none of the services honours
-/// them, and nginx would not pass them on either.
-const HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::TE,
-    header::TRAILER,
-    HeaderName::from_static("proxy-connection"),
-];
 
 /// The answer to an event of `kind`.
 pub fn encode(kind: Kind, reply: &Reply) -> Vec<u8> {

@@ -220,6 +220,18 @@ fn event_path(path: Option<Vec<u8>>, field: &str) -> Result<Vec<u8>, Refusal> {
     Ok(path)
 }
 
+/// Headers that describe one connection, not the response; none of the services honours
+/// them, and nginx would not pass them on either.
+pub(crate) const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::TE,
+    header::TRAILER,
+    HeaderName::from_static("proxy-connection"),
+];
+
 /// Lenient about padding, strict about the alphabet.
 pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
