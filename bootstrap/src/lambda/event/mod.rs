@@ -34,7 +34,8 @@ pub enum Kind {
     /// `multi_value`: the target group has `lambda.multi_value_headers.enabled`.
     Alb { multi_value: bool },
     /// A REST API (or an HTTP API with payload 1.0); `multi_value` when the event
-    /// carried the multi-value fields.
+    /// carried the multi-value fields. Answers use `multiValueHeaders` either way, which
+    /// payload 1.0 always accepts.
     ApiGatewayV1 { multi_value: bool },
     /// An HTTP API with payload 2.0, or a Function URL.
     ApiGatewayV2,
@@ -59,7 +60,7 @@ pub struct HttpEvent {
 #[derive(Debug, Error)]
 pub enum EventError {
     /// Answered through the Runtime API's invocation error endpoint.
-    #[error("the event is not JSON of the shape its fields announce: {0}")]
+    #[error("the event is not valid JSON, or one of its fields has the wrong type: {0}")]
     Json(#[from] serde_json::Error),
     /// Answered through the Runtime API's invocation error endpoint.
     #[error(
