@@ -44,6 +44,7 @@ pub mod error_page;
 pub mod fastcgi;
 pub mod fpm;
 pub mod lambda;
+pub mod local;
 pub mod logging;
 pub mod origin;
 pub mod request;

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod deadline;
+pub mod event;
 pub mod fit;
 pub mod init_error;
 pub mod invocation;
