@@ -12,6 +12,8 @@ pub mod event;
 pub mod fit;
 pub mod init_error;
 pub mod invocation;
+pub mod offload;
+pub mod shrink;
 
 use crate::app::{App, Settings};
 use crate::docroot::FsDocroot;
