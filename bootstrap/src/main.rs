@@ -17,7 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(version, about = "Runs a PHP site through php-fpm exactly as nginx would")]
+#[command(
+    version,
+    about = "Runs a PHP site through php-fpm exactly as nginx would"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,7 +63,11 @@ struct ServeArgs {
     #[command(flatten)]
     php: PhpArgs,
     /// Believe X-Forwarded-For/-Proto/-Port from peers in this range (repeatable).
-    #[arg(long = "trust-proxy", env = "LAMPHP_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(
+        long = "trust-proxy",
+        env = "LAMPHP_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     trust_proxy: Vec<ipnet::IpNet>,
 }
 
@@ -147,8 +154,12 @@ fn main() -> Result<()> {
         }
         Command::Local(args) => {
             lamphp::logging::init();
-            let root = std::fs::canonicalize(&args.root)
-                .with_context(|| format!("document root {} (--root / LAMPHP_ROOT)", args.root.display()))?;
+            let root = std::fs::canonicalize(&args.root).with_context(|| {
+                format!(
+                    "document root {} (--root / LAMPHP_ROOT)",
+                    args.root.display()
+                )
+            })?;
             let settings = LocalSettings {
                 root,
                 listen: args.listen,
@@ -187,8 +198,12 @@ fn lambda_settings(args: &LambdaArgs) -> LambdaSettings {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let root = std::fs::canonicalize(&args.root)
-        .with_context(|| format!("document root {} (--root / LAMPHP_ROOT)", args.root.display()))?;
+    let root = std::fs::canonicalize(&args.root).with_context(|| {
+        format!(
+            "document root {} (--root / LAMPHP_ROOT)",
+            args.root.display()
+        )
+    })?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {} (--listen / LAMPHP_LISTEN)", args.listen))?;
@@ -199,7 +214,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let workers = config.children;
     let fpm = Fpm::start(config).await?;
     let php = Client::new(fpm.socket(), workers);
-    let app = Arc::new(App::new(FsDocroot::new(root.clone()), php, args.php.settings()));
+    let app = Arc::new(App::new(
+        FsDocroot::new(root.clone()),
+        php,
+        args.php.settings(),
+    ));
     tracing::info!(
         "serving {} on http://{} with {workers} php-fpm workers",
         root.display(),

@@ -27,33 +27,58 @@ fn php_and_static_files_through_the_lambda_loop() {
     // One JSON log line per request, on stdout, with the request's id.
     let mut s = s;
     let line = s.wait_for_log("\"target\":\"lamphp::request\"", Duration::from_secs(5));
-    for field in ["\"request\":\"local-", "\"status\":200", "\"php_ms\":", "\"bytes_out\":", "\"method\":\"GET\""] {
+    for field in [
+        "\"request\":\"local-",
+        "\"status\":200",
+        "\"php_ms\":",
+        "\"bytes_out\":",
+        "\"method\":\"GET\"",
+    ] {
         assert!(line.contains(field), "{field} missing from {line}");
     }
 }
 
 #[test]
 fn a_request_past_the_deadline_gets_504_in_time_and_php_fpm_is_restarted() {
-    let mut s = Server::local(&["--function-timeout", "2"], &[("LAMPHP_DEADLINE_MARGIN_MS", "500")]);
+    let mut s = Server::local(
+        &["--function-timeout", "2"],
+        &[("LAMPHP_DEADLINE_MARGIN_MS", "500")],
+    );
     let start = Instant::now();
     assert_eq!(s.get("/sleep.php?s=20").0, 504);
     let took = start.elapsed();
-    assert!(took < Duration::from_secs(2), "answered after {took:?}, past the 2 s deadline");
+    assert!(
+        took < Duration::from_secs(2),
+        "answered after {took:?}, past the 2 s deadline"
+    );
     s.wait_for_log("restarting php-fpm", Duration::from_secs(5));
     // The one worker was stuck in sleep(); only a restart frees it this soon.
     let start = Instant::now();
     assert_eq!(s.get("/hello.php"), (200, b"Hello, world!\n".to_vec()));
-    assert!(start.elapsed() < Duration::from_secs(1), "next request took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "next request took {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
 fn a_crashing_worker_gives_502_once_and_the_next_invocation_works() {
     let s = Server::local(&[], &[]);
-    let mark = std::env::temp_dir().join(format!("lamphp-lambda-crash-{}-{}", std::process::id(), server::unique()));
+    let mark = std::env::temp_dir().join(format!(
+        "lamphp-lambda-crash-{}-{}",
+        std::process::id(),
+        server::unique()
+    ));
     assert_eq!(s.get(&format!("/crash.php?mark={}", mark.display())).0, 502);
     let runs = std::fs::read_to_string(&mark).unwrap_or_default();
     let _ = std::fs::remove_file(&mark);
-    assert_eq!(runs.lines().count(), 1, "PHP ran the request {} times", runs.lines().count());
+    assert_eq!(
+        runs.lines().count(),
+        1,
+        "PHP ran the request {} times",
+        runs.lines().count()
+    );
     assert_eq!(s.get("/hello.php").0, 200);
 }
 
@@ -64,7 +89,9 @@ fn responses_over_1_mb_are_gzipped_when_the_client_takes_it() {
     assert_eq!(res.status, 200);
     assert_eq!(res.header("content-encoding"), Some(&b"gzip"[..]));
     let mut body = Vec::new();
-    flate2::read::GzDecoder::new(&res.body[..]).read_to_end(&mut body).unwrap();
+    flate2::read::GzDecoder::new(&res.body[..])
+        .read_to_end(&mut body)
+        .unwrap();
     assert_eq!(body.len(), 3 << 20);
 }
 
@@ -82,12 +109,26 @@ fn responses_over_1_mb_without_gzip_or_bucket_get_our_502_and_a_reason() {
 fn every_set_cookie_survives_in_multi_value_mode_and_the_loss_is_named_in_single() {
     let multi = Server::local(&[], &[]);
     let res = get(&multi, "/cookies.php", "");
-    let cookies: Vec<_> = res.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.clone()).collect();
-    assert_eq!(cookies, [b"a=1".to_vec(), b"b=2; path=/x; HttpOnly".to_vec()]);
+    let cookies: Vec<_> = res
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    assert_eq!(
+        cookies,
+        [b"a=1".to_vec(), b"b=2; path=/x; HttpOnly".to_vec()]
+    );
 
     let mut single = Server::local(&["--single-value"], &[]);
     let res = get(&single, "/cookies.php", "");
-    assert_eq!(res.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie")).count(), 1);
+    assert_eq!(
+        res.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .count(),
+        1
+    );
     single.wait_for_log("lambda.multi_value_headers.enabled", Duration::from_secs(5));
 }
 
@@ -106,11 +147,19 @@ fn an_init_failure_is_reported_with_its_reason() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "bootstrap local kept running");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "bootstrap local kept running"
+        );
         thread::sleep(Duration::from_millis(50));
     };
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert!(!status.success());
     assert!(
         stderr.contains("failed to start") && stderr.contains("LAMPHP_PHP_FPM"),

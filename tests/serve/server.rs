@@ -1,3 +1,6 @@
+// Shared by the serve and lambda test crates, each of which uses only part of it.
+#![allow(dead_code)]
+
 //! A `bootstrap serve` process for one test: started on a free port, its log captured,
 //! killed when dropped (and its php-fpm with it, through PR_SET_PDEATHSIG).
 
@@ -48,11 +51,8 @@ impl Server {
                 || std::env::var_os("LAMPHP_PHP_FPM").is_some(),
             "php-fpm is missing: apt-get install php8.2-fpm (or run `make test`)"
         );
-        let runtime_dir = std::env::temp_dir().join(format!(
-            "lamphp-test-{}-{}",
-            std::process::id(),
-            unique()
-        ));
+        let runtime_dir =
+            std::env::temp_dir().join(format!("lamphp-test-{}-{}", std::process::id(), unique()));
         let mut child = command
             .arg("--root")
             .arg(docroot())

@@ -42,7 +42,9 @@ pub struct Site {
 pub enum SiteError {
     #[error("no site configured: set the function's Handler to the front controller relative to the task root (e.g. public/index.php), or LAMPHP_ROOT to the document root")]
     Unset,
-    #[error("the Handler {0:?} must name a .php file relative to the task root (e.g. public/index.php)")]
+    #[error(
+        "the Handler {0:?} must name a .php file relative to the task root (e.g. public/index.php)"
+    )]
     BadHandler(String),
     #[error("LAMBDA_TASK_ROOT is not set, so the Handler {0:?} cannot be resolved; set LAMPHP_ROOT instead")]
     NoTaskRoot(String),
@@ -101,14 +103,39 @@ mod tests {
             })
         };
         let table = [
-            (env(None, Some("public/index.php"), Some("/var/task")), ok("/var/task/public", Some("/var/task/public/index.php"))),
-            (env(None, Some("index.php"), Some("/var/task")), ok("/var/task", Some("/var/task/index.php"))),
-            (env(Some("/mnt/site/current/public"), Some("public/index.php"), Some("/var/task")), ok("/mnt/site/current/public", None)),
+            (
+                env(None, Some("public/index.php"), Some("/var/task")),
+                ok("/var/task/public", Some("/var/task/public/index.php")),
+            ),
+            (
+                env(None, Some("index.php"), Some("/var/task")),
+                ok("/var/task", Some("/var/task/index.php")),
+            ),
+            (
+                env(
+                    Some("/mnt/site/current/public"),
+                    Some("public/index.php"),
+                    Some("/var/task"),
+                ),
+                ok("/mnt/site/current/public", None),
+            ),
             (env(None, None, Some("/var/task")), Err(SiteError::Unset)),
-            (env(None, Some("/etc/passwd.php"), Some("/var/task")), Err(SiteError::BadHandler("/etc/passwd.php".into()))),
-            (env(None, Some("../x/index.php"), Some("/var/task")), Err(SiteError::BadHandler("../x/index.php".into()))),
-            (env(None, Some("bootstrap"), Some("/var/task")), Err(SiteError::BadHandler("bootstrap".into()))),
-            (env(None, Some("index.php"), None), Err(SiteError::NoTaskRoot("index.php".into()))),
+            (
+                env(None, Some("/etc/passwd.php"), Some("/var/task")),
+                Err(SiteError::BadHandler("/etc/passwd.php".into())),
+            ),
+            (
+                env(None, Some("../x/index.php"), Some("/var/task")),
+                Err(SiteError::BadHandler("../x/index.php".into())),
+            ),
+            (
+                env(None, Some("bootstrap"), Some("/var/task")),
+                Err(SiteError::BadHandler("bootstrap".into())),
+            ),
+            (
+                env(None, Some("index.php"), None),
+                Err(SiteError::NoTaskRoot("index.php".into())),
+            ),
         ];
         for (env, want) in table {
             assert_eq!(site(&env), want, "{env:?}");

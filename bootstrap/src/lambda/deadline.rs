@@ -28,9 +28,15 @@ mod tests {
         let at = |d: Duration| (now + d).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         let margin = Duration::from_millis(500);
         let table = [
-            (at(Duration::from_secs(30)), Some(Duration::from_millis(29_500))),
+            (
+                at(Duration::from_secs(30)),
+                Some(Duration::from_millis(29_500)),
+            ),
             (at(Duration::from_millis(300)), Some(Duration::ZERO)),
-            (at(Duration::from_secs(900)), Some(Duration::from_millis(899_500))),
+            (
+                at(Duration::from_secs(900)),
+                Some(Duration::from_millis(899_500)),
+            ),
             (600_000, None),
             (at(Duration::from_secs(3600)), None),
             (at(Duration::ZERO) - 1, None),

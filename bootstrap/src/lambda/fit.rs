@@ -103,13 +103,17 @@ pub async fn fit(
     }
     let cacheable_method = matches!(*method, Method::GET | Method::HEAD);
     match offload {
-        Some(offload) if cacheable_method => match offload.put(reply.body.clone(), &reply.headers).await {
-            Ok(url) => {
-                tracing::info!(request = %request_id, "moved a {size}-byte body to S3 to get past the ALB's 1 MB");
-                return redirect(&url).encode(kind);
+        Some(offload) if cacheable_method => {
+            match offload.put(reply.body.clone(), &reply.headers).await {
+                Ok(url) => {
+                    tracing::info!(request = %request_id, "moved a {size}-byte body to S3 to get past the ALB's 1 MB");
+                    return redirect(&url).encode(kind);
+                }
+                Err(e) => {
+                    tracing::error!(request = %request_id, "offloading a {size}-byte body to S3 failed: {e}")
+                }
             }
-            Err(e) => tracing::error!(request = %request_id, "offloading a {size}-byte body to S3 failed: {e}"),
-        },
+        }
         Some(_) => tracing::error!(
             request = %request_id,
             "a {size}-byte answer to {method} exceeds the ALB's 1 MB; only GET and HEAD answers can go through S3"
@@ -119,7 +123,11 @@ pub async fn fit(
             "a {size}-byte body exceeds the ALB's 1 MB even gzipped (or the client takes no gzip); set LAMPHP_OFFLOAD_BUCKET to serve large GET responses through S3"
         ),
     }
-    page_reply(StatusCode::BAD_GATEWAY, &error_page::html(StatusCode::BAD_GATEWAY)).encode(kind)
+    page_reply(
+        StatusCode::BAD_GATEWAY,
+        &error_page::html(StatusCode::BAD_GATEWAY),
+    )
+    .encode(kind)
 }
 
 /// A redirect to the offloaded body. 307 keeps the method (a HEAD stays a HEAD), and the
@@ -130,7 +138,12 @@ fn redirect(url: &str) -> OwnedReply {
         Ok(location) => {
             headers.insert(header::LOCATION, location);
         }
-        Err(_) => return page_reply(StatusCode::BAD_GATEWAY, &error_page::html(StatusCode::BAD_GATEWAY)),
+        Err(_) => {
+            return page_reply(
+                StatusCode::BAD_GATEWAY,
+                &error_page::html(StatusCode::BAD_GATEWAY),
+            )
+        }
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     OwnedReply {

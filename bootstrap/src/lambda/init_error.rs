@@ -30,16 +30,17 @@ pub async fn report(api: &str, error: &anyhow::Error) -> Result<()> {
     stream.read_to_end(&mut answer).await?;
     let status_line = answer.split(|&b| b == b'\r').next().unwrap_or_default();
     if !status_line.starts_with(b"HTTP/1.1 2") && !status_line.starts_with(b"HTTP/1.0 2") {
-        bail!("the Runtime API answered {:?}", String::from_utf8_lossy(status_line));
+        bail!(
+            "the Runtime API answered {:?}",
+            String::from_utf8_lossy(status_line)
+        );
     }
     Ok(())
 }
 
 /// `host:port` and the path prefix (without its trailing slash) of the Runtime API.
 fn split_api(api: &str) -> (&str, &str) {
-    let rest = api
-        .strip_prefix("http://")
-        .unwrap_or(api);
+    let rest = api.strip_prefix("http://").unwrap_or(api);
     match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
         None => (rest, ""),
@@ -53,7 +54,13 @@ mod tests {
     #[test]
     fn api_forms() {
         assert_eq!(split_api("127.0.0.1:9001"), ("127.0.0.1:9001", ""));
-        assert_eq!(split_api("http://127.0.0.1:9000/.rt"), ("127.0.0.1:9000", "/.rt"));
-        assert_eq!(split_api("http://127.0.0.1:9000/.rt/"), ("127.0.0.1:9000", "/.rt"));
+        assert_eq!(
+            split_api("http://127.0.0.1:9000/.rt"),
+            ("127.0.0.1:9000", "/.rt")
+        );
+        assert_eq!(
+            split_api("http://127.0.0.1:9000/.rt/"),
+            ("127.0.0.1:9000", "/.rt")
+        );
     }
 }

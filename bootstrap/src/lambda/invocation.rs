@@ -44,7 +44,10 @@ pub struct Invoker {
 pub type InvokeError = lambda_runtime::Error;
 
 impl Invoker {
-    pub async fn invoke(self: Arc<Self>, event: LambdaEvent<Box<RawValue>>) -> Result<Box<RawValue>, InvokeError> {
+    pub async fn invoke(
+        self: Arc<Self>,
+        event: LambdaEvent<Box<RawValue>>,
+    ) -> Result<Box<RawValue>, InvokeError> {
         let started = Instant::now();
         let (payload, ctx) = event.into_parts();
         let id: Arc<str> = ctx.request_id.as_str().into();
@@ -65,7 +68,9 @@ impl Invoker {
         let method = request.head.method.clone();
         let path = String::from_utf8_lossy(&request.head.path).into_owned();
         let gzip_ok = shrink::accepts_gzip(&request.head.headers);
-        let bytes_in = http_body::Body::size_hint(&request.body).exact().unwrap_or(0);
+        let bytes_in = http_body::Body::size_hint(&request.body)
+            .exact()
+            .unwrap_or(0);
         let response = self.app.handle(request, id.clone(), deadline).await;
         let (mut parts, body) = response.into_parts();
         let body = match collect(body, deadline, self.max_response).await {
@@ -81,7 +86,16 @@ impl Invoker {
         if Instant::now() >= deadline {
             self.restart_php(&id).await;
         }
-        let answer = fit::fit(kind, &parts, body, &method, gzip_ok, self.offload.as_ref(), &id).await;
+        let answer = fit::fit(
+            kind,
+            &parts,
+            body,
+            &method,
+            gzip_ok,
+            self.offload.as_ref(),
+            &id,
+        )
+        .await;
         tracing::info!(
             target: "lamphp::request",
             request = %id,

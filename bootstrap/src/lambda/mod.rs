@@ -86,17 +86,28 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
 /// offload bucket.
 async fn check(settings: &LambdaSettings) -> Result<(PathBuf, Option<Offload>)> {
     // lambda_runtime panics without these; a clear init error is kinder.
-    for name in ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION"] {
+    for name in [
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+    ] {
         if std::env::var_os(name).is_none() {
             bail!("{name} is not set; Lambda sets it in every sandbox (an emulator must too)");
         }
     }
     let site = config::site(&config::SiteEnv::from_env())?;
-    let docroot = std::fs::canonicalize(&site.docroot)
-        .with_context(|| format!("the document root {} cannot be used", site.docroot.display()))?;
+    let docroot = std::fs::canonicalize(&site.docroot).with_context(|| {
+        format!(
+            "the document root {} cannot be used",
+            site.docroot.display()
+        )
+    })?;
     if let Some(front) = &site.front_controller {
         if !front.is_file() {
-            bail!("the front controller {} named by the Handler does not exist", front.display());
+            bail!(
+                "the front controller {} named by the Handler does not exist",
+                front.display()
+            );
         }
     }
     let offload = match &settings.offload_bucket {

@@ -60,7 +60,11 @@ pub async fn run(settings: LocalSettings, shutdown: impl Future<Output = ()>) ->
     tracing::info!(
         "ALB emulator on http://{} in front of the Lambda runtime ({} headers), serving {}",
         listener.local_addr()?,
-        if settings.multi_value { "multi-value" } else { "single-value" },
+        if settings.multi_value {
+            "multi-value"
+        } else {
+            "single-value"
+        },
         settings.root.display()
     );
     let api = Arc::new(api);

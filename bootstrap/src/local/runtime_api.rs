@@ -81,7 +81,11 @@ impl RuntimeApi {
                 tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
             }
         });
-        Ok(RuntimeApi { addr, submit, phase })
+        Ok(RuntimeApi {
+            addr,
+            submit,
+            phase,
+        })
     }
 
     /// Wait until the runtime finished init (or failed it).
@@ -98,7 +102,10 @@ impl RuntimeApi {
     }
 }
 
-async fn route(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+async fn route(
+    state: Arc<State>,
+    req: hyper::Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let path = req.uri().path().to_owned();
     let Some(rest) = path.find("/2018-06-01/runtime/").map(|i| &path[i + 20..]) else {
         return Ok(status(StatusCode::NOT_FOUND));
@@ -111,7 +118,11 @@ async fn route(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<Respo
             let Some(done) = done else {
                 return Ok(status(StatusCode::BAD_REQUEST));
             };
-            let outcome = if *kind == "response" { Outcome::Response(body) } else { Outcome::Error(body) };
+            let outcome = if *kind == "response" {
+                Outcome::Response(body)
+            } else {
+                Outcome::Error(body)
+            };
             let _ = done.send(outcome);
             Ok(status(StatusCode::ACCEPTED))
         }
@@ -119,7 +130,11 @@ async fn route(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<Respo
             let body = req.into_body().collect().await?.to_bytes();
             let message = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
-                .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_owned))
+                .and_then(|v| {
+                    v.get("errorMessage")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_owned)
+                })
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
             let _ = state.phase.send(Phase::Failed(message));
             Ok(status(StatusCode::ACCEPTED))
@@ -143,13 +158,25 @@ async fn next(state: &State) -> Response<Full<Bytes>> {
     };
     let id = format!("local-{:08x}", state.ids.fetch_add(1, Ordering::Relaxed));
     let deadline = SystemTime::now() + state.timeout;
-    let deadline_ms = deadline.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    state.in_flight.lock().expect("lock").insert(id.clone(), pending.done);
+    let deadline_ms = deadline
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    state
+        .in_flight
+        .lock()
+        .expect("lock")
+        .insert(id.clone(), pending.done);
     Response::builder()
         .header("Lambda-Runtime-Aws-Request-Id", &id)
         .header("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string())
-        .header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:local:000000000000:function:lamphp-local")
-        .header("Lambda-Runtime-Trace-Id", format!("Root=1-00000000-{id};Sampled=0"))
+        .header(
+            "Lambda-Runtime-Invoked-Function-Arn",
+            "arn:aws:lambda:local:000000000000:function:lamphp-local",
+        )
+        .header(
+            "Lambda-Runtime-Trace-Id",
+            format!("Root=1-00000000-{id};Sampled=0"),
+        )
         .header("Content-Type", "application/json")
         .body(Full::new(Bytes::from(pending.event)))
         .expect("valid response")
