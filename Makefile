@@ -1,5 +1,6 @@
 # lamphp: two commands on a fresh Debian machine.
-#   make run   build and serve examples/ on http://127.0.0.1:8080
+#   make run   build and serve examples/ on http://127.0.0.1:8080, through the local
+#              ALB emulator in front of the Lambda runtime loop
 #   make test  install test dependencies and run every test
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -12,8 +13,8 @@ LISTEN ?= 127.0.0.1:8080
 
 run: deps-run
 	$(CARGO) build --release -p lamphp-bootstrap
-	@echo "lamphp: serving examples/site on http://$(LISTEN)/ (Ctrl-C stops)"
-	./target/release/bootstrap serve --root examples/site --listen $(LISTEN)
+	@echo "lamphp: serving examples/site on http://$(LISTEN)/ through a local ALB -> Lambda emulator (Ctrl-C stops)"
+	./target/release/bootstrap local --root examples/site --listen $(LISTEN)
 
 test: deps-test lint
 	$(CARGO) test --workspace --all-targets
@@ -24,6 +25,8 @@ lint:
 
 bench: deps-bench
 	benches/run.sh
+	$(CARGO) build --release -p lamphp-bootstrap
+	$(CARGO) bench -p lamphp-bootstrap --bench lambda
 
 deps-run:
 	@scripts/need.sh $(RUN_PACKAGES)
