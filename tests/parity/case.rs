@@ -1,11 +1,16 @@
 //! One row of the case table and the small builder the tables are written with.
 
-/// Where a case runs: lamphp's direct mode (against the reference's direct server) and/or
-/// its trusted-proxy mode (against the reference's ALB server).
+/// Where a case runs: lamphp's direct mode (against the reference's direct server), its
+/// trusted-proxy mode, and its Lambda mode behind `bootstrap local`'s ALB emulator in both
+/// target-group header modes (the last three against the reference's ALB server).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mode {
     Direct,
     Proxy,
+    /// `bootstrap local`: `lambda.multi_value_headers.enabled` on.
+    LambdaMulti,
+    /// `bootstrap local --single-value`: the target group keeps one value per name.
+    LambdaSingle,
 }
 
 impl Mode {
@@ -13,7 +18,19 @@ impl Mode {
         match self {
             Mode::Direct => "direct",
             Mode::Proxy => "proxy",
+            Mode::LambdaMulti => "lambda-multi",
+            Mode::LambdaSingle => "lambda-single",
         }
+    }
+
+    /// The request reaches lamphp through the ALB emulator, as a Lambda event.
+    pub fn is_lambda(self) -> bool {
+        matches!(self, Mode::LambdaMulti | Mode::LambdaSingle)
+    }
+
+    /// lamphp sits behind an ALB (trusted or emulated): the reference's ALB server.
+    pub fn behind_alb(self) -> bool {
+        self != Mode::Direct
     }
 }
 
@@ -35,7 +52,8 @@ pub struct Case {
     pub head: Vec<u8>,
     pub body: Vec<u8>,
     pub modes: Vec<Mode>,
-    /// In proxy mode, append [`ALB_HEADERS`] (off for cases that write their own).
+    /// In proxy mode, append [`ALB_HEADERS`] (off for cases that write their own). Never
+    /// in the Lambda modes: the emulator adds the ALB's own.
     pub alb: bool,
     /// The case repeats request headers on purpose: departure (a) applies.
     pub repeated_headers: bool,
@@ -141,6 +159,16 @@ impl Case {
     pub fn forbid(mut self, text: &'static str) -> Case {
         self.forbid = Some(text);
         self
+    }
+
+    /// The modes the case runs in: those it names, and the Lambda modes wherever it runs
+    /// in proxy mode (the same request, behind the ALB emulator instead).
+    pub fn runs_in(&self) -> Vec<Mode> {
+        let mut modes = self.modes.clone();
+        if modes.contains(&Mode::Proxy) {
+            modes.extend([Mode::LambdaMulti, Mode::LambdaSingle]);
+        }
+        modes
     }
 
     /// The bytes sent to a server on `port` in `mode`: the head, `Connection: close`,
