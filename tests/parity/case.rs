@@ -63,6 +63,31 @@ pub struct Case {
     pub forbid: Option<&'static str>,
     /// Where lamphp's HTTP parser (hyper) cannot behave as nginx's does.
     pub parser: Option<Parser>,
+    /// What the ALB does with the request in the Lambda modes, when it cannot pass it on.
+    pub alb_fate: Option<AlbFate>,
+}
+
+/// Requests the ALB in front of a Lambda cannot pass on, or answers it cannot pass back
+/// (see the README); only lamphp's status is checked in the Lambda modes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AlbFate {
+    /// The ALB answers with this status itself and never invokes the function: 413 for a
+    /// body over the 1 MB an event may carry (the ELB guide's "HTTP 413"), 400 for what
+    /// RFC 9112 makes the server refuse (the ALB is the server the client talks to).
+    Refuses(u16),
+    /// The response is larger than the ALB's 1 MB response JSON and the client takes no
+    /// gzip: with no offload bucket lamphp answers its own 502 page (`lambda/fit.rs`).
+    TooLarge,
+}
+
+impl AlbFate {
+    /// The status lamphp's side must answer with.
+    pub fn status(self) -> u16 {
+        match self {
+            AlbFate::Refuses(status) => status,
+            AlbFate::TooLarge => 502,
+        }
+    }
 }
 
 /// Requests whose fate is settled by the HTTP/1.1 parser before lamphp sees them. hyper
@@ -108,6 +133,7 @@ pub fn raw(name: &str, head: impl AsRef<[u8]>) -> Case {
         expect_status: None,
         forbid: None,
         parser: None,
+        alb_fate: None,
     }
 }
 
@@ -158,6 +184,11 @@ impl Case {
 
     pub fn forbid(mut self, text: &'static str) -> Case {
         self.forbid = Some(text);
+        self
+    }
+
+    pub fn alb_fate(mut self, fate: AlbFate) -> Case {
+        self.alb_fate = Some(fate);
         self
     }
 

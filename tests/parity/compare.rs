@@ -25,6 +25,16 @@ pub struct Seen<'a> {
 
 pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Vec<String> {
     let mut diffs = Vec::new();
+    if let Some(fate) = case.alb_fate.filter(|_| mode.is_lambda()) {
+        if lamphp.response.status != fate.status() {
+            let got = &lamphp.response.status_line;
+            diffs.push(format!(
+                "lamphp: expected {} ({fate:?}), got {got:?}",
+                fate.status()
+            ));
+        }
+        return diffs;
+    }
     for (side, seen) in [("reference", &reference), ("lamphp", &lamphp)] {
         if let Some(want) = case.expect_status.filter(|&s| s != seen.response.status) {
             diffs.push(format!(

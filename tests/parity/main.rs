@@ -19,7 +19,9 @@ mod lambda;
 mod lamphp;
 mod normalize;
 
-use case::{Case, Mode};
+use std::time::Duration;
+
+use case::{AlbFate, Case, Mode};
 use compare::Seen;
 use harness::Servers;
 
@@ -84,7 +86,7 @@ fn run(case: &Case, mode: Mode, servers: &Servers) -> (String, String, Vec<Strin
     // Both sides at once: a slow answer (nginx's lingering close) costs its time once.
     let answers = std::thread::scope(|s| {
         let reference = s.spawn(|| http::exchange(ref_port, &ref_request));
-        let lamphp = http::exchange(lam_port, &lam_request);
+        let lamphp = http::exchange_within(lam_port, &lam_request, timeout(case, mode));
         (reference.join().expect("reference exchange thread"), lamphp)
     });
     let status = |answer: &Result<http::Response, String>| match answer {
@@ -116,6 +118,16 @@ fn run(case: &Case, mode: Mode, servers: &Servers) -> (String, String, Vec<Strin
         _ => vec!["no comparable response (see answers)".to_string()],
     };
     (line, statuses, diffs)
+}
+
+/// How long lamphp's side may take. The ALB refuses a request it cannot pass on as soon
+/// as it has read the head (the client may never send the body it declared), so such a
+/// refusal has 5 s.
+fn timeout(case: &Case, mode: Mode) -> Duration {
+    match case.alb_fate {
+        Some(AlbFate::Refuses(_)) if mode.is_lambda() => Duration::from_secs(5),
+        _ => http::TIMEOUT,
+    }
 }
 
 /// The bytes each side is sent. Direct and proxy mode: the case's request (departure (a)
