@@ -1,11 +1,16 @@
 //! One row of the case table and the small builder the tables are written with.
 
-/// Where a case runs: lamphp's direct mode (against the reference's direct server) and/or
-/// its trusted-proxy mode (against the reference's ALB server).
+/// Where a case runs: lamphp's direct mode (against the reference's direct server), its
+/// trusted-proxy mode, and its Lambda mode behind `bootstrap local`'s ALB emulator in both
+/// target-group header modes (the last three against the reference's ALB server).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mode {
     Direct,
     Proxy,
+    /// `bootstrap local`: `lambda.multi_value_headers.enabled` on.
+    LambdaMulti,
+    /// `bootstrap local --single-value`: the target group keeps one value per name.
+    LambdaSingle,
 }
 
 impl Mode {
@@ -13,7 +18,19 @@ impl Mode {
         match self {
             Mode::Direct => "direct",
             Mode::Proxy => "proxy",
+            Mode::LambdaMulti => "lambda-multi",
+            Mode::LambdaSingle => "lambda-single",
         }
+    }
+
+    /// The request reaches lamphp through the ALB emulator, as a Lambda event.
+    pub fn is_lambda(self) -> bool {
+        matches!(self, Mode::LambdaMulti | Mode::LambdaSingle)
+    }
+
+    /// lamphp sits behind an ALB (trusted or emulated): the reference's ALB server.
+    pub fn behind_alb(self) -> bool {
+        self != Mode::Direct
     }
 }
 
@@ -35,7 +52,8 @@ pub struct Case {
     pub head: Vec<u8>,
     pub body: Vec<u8>,
     pub modes: Vec<Mode>,
-    /// In proxy mode, append [`ALB_HEADERS`] (off for cases that write their own).
+    /// In proxy mode, append [`ALB_HEADERS`] (off for cases that write their own). Never
+    /// in the Lambda modes: the emulator adds the ALB's own.
     pub alb: bool,
     /// The case repeats request headers on purpose: departure (a) applies.
     pub repeated_headers: bool,
@@ -45,6 +63,31 @@ pub struct Case {
     pub forbid: Option<&'static str>,
     /// Where lamphp's HTTP parser (hyper) cannot behave as nginx's does.
     pub parser: Option<Parser>,
+    /// What the ALB does with the request in the Lambda modes, when it cannot pass it on.
+    pub alb_fate: Option<AlbFate>,
+}
+
+/// Requests the ALB in front of a Lambda cannot pass on, or answers it cannot pass back
+/// (see the README); only lamphp's status is checked in the Lambda modes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AlbFate {
+    /// The ALB answers with this status itself and never invokes the function: 413 for a
+    /// body over the 1 MB an event may carry (the ELB guide's "HTTP 413"), 400 for what
+    /// RFC 9112 makes the server refuse (the ALB is the server the client talks to).
+    Refuses(u16),
+    /// The response is larger than the ALB's 1 MB response JSON and the client takes no
+    /// gzip: with no offload bucket lamphp answers its own 502 page (`lambda/fit.rs`).
+    TooLarge,
+}
+
+impl AlbFate {
+    /// The status lamphp's side must answer with.
+    pub fn status(self) -> u16 {
+        match self {
+            AlbFate::Refuses(status) => status,
+            AlbFate::TooLarge => 502,
+        }
+    }
 }
 
 /// Requests whose fate is settled by the HTTP/1.1 parser before lamphp sees them. hyper
@@ -90,6 +133,7 @@ pub fn raw(name: &str, head: impl AsRef<[u8]>) -> Case {
         expect_status: None,
         forbid: None,
         parser: None,
+        alb_fate: None,
     }
 }
 
@@ -141,6 +185,21 @@ impl Case {
     pub fn forbid(mut self, text: &'static str) -> Case {
         self.forbid = Some(text);
         self
+    }
+
+    pub fn alb_fate(mut self, fate: AlbFate) -> Case {
+        self.alb_fate = Some(fate);
+        self
+    }
+
+    /// The modes the case runs in: those it names, and the Lambda modes wherever it runs
+    /// in proxy mode (the same request, behind the ALB emulator instead).
+    pub fn runs_in(&self) -> Vec<Mode> {
+        let mut modes = self.modes.clone();
+        if modes.contains(&Mode::Proxy) {
+            modes.extend([Mode::LambdaMulti, Mode::LambdaSingle]);
+        }
+        modes
     }
 
     /// The bytes sent to a server on `port` in `mode`: the head, `Connection: close`,

@@ -25,6 +25,16 @@ pub struct Seen<'a> {
 
 pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Vec<String> {
     let mut diffs = Vec::new();
+    if let Some(fate) = case.alb_fate.filter(|_| mode.is_lambda()) {
+        if lamphp.response.status != fate.status() {
+            let got = &lamphp.response.status_line;
+            diffs.push(format!(
+                "lamphp: expected {} ({fate:?}), got {got:?}",
+                fate.status()
+            ));
+        }
+        return diffs;
+    }
     for (side, seen) in [("reference", &reference), ("lamphp", &lamphp)] {
         if let Some(want) = case.expect_status.filter(|&s| s != seen.response.status) {
             diffs.push(format!(
@@ -62,13 +72,15 @@ pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Ve
         Some(_) => return diffs,
         None => {}
     }
-    if r.interim != l.interim {
+    let ref_interim = crate::lambda::interim(mode, lamphp.request, &r.interim);
+    if ref_interim != l.interim {
         diffs.push(format!(
             "interim responses: reference {:?} vs lamphp {:?}",
             r.interim, l.interim
         ));
     }
-    if normalize::status_line(&r.status_line, reference.request)
+    let ref_client = crate::lambda::client_request(mode, reference.request, lamphp.request);
+    if normalize::status_line(&r.status_line, ref_client)
         != normalize::status_line(&l.status_line, lamphp.request)
     {
         diffs.push(format!(
@@ -77,10 +89,11 @@ pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Ve
         ));
     }
     // Content-Length is compared only when neither side chunks and both pages are nginx's.
-    let chunked = r.is_chunked() || l.is_chunked();
+    let chunked = r.is_chunked() || l.is_chunked() || crate::lambda::streamed_to_close(mode, r);
     let drop_length = normalize::error_page_signature(&mut lamphp.response.body) || chunked;
     let by_server = crate::http::find(&reference.response.body, normalize::NGINX).is_some();
-    let ref_headers = header_groups(&reference, mode, drop_length, by_server);
+    let mut ref_headers = header_groups(&reference, mode, drop_length, by_server);
+    crate::lambda::single_value_response(mode, &mut ref_headers);
     let lam_headers = header_groups(&lamphp, mode, drop_length, by_server);
     diff_headers(&ref_headers, &lam_headers, &mut diffs);
     let dumps = (dump_json(&reference.response), dump_json(&lamphp.response));
@@ -88,6 +101,11 @@ pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Ve
         (Some(mut rj), Some(mut lj)) => {
             normalize::own_port_in_server_port(&mut rj, reference.port);
             normalize::own_port_in_server_port(&mut lj, lamphp.port);
+            if mode.is_lambda() {
+                crate::lambda::trace_id(&mut lj);
+                crate::lambda::server_addr(&mut rj);
+                crate::lambda::server_addr(&mut lj);
+            }
             normalize::http_host(&mut rj, &mut lj, lamphp.request, &mut diffs);
             diff_json("", &rj, &lj, &mut diffs);
         }

@@ -4,16 +4,19 @@
 use std::fs;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::case::Mode;
+use crate::lamphp::Lamphp;
+
 /// How long a server may take to accept its first connection.
-const STARTUP: Duration = Duration::from_secs(20);
+pub const STARTUP: Duration = Duration::from_secs(20);
 /// How long a stopped server may take to exit before it is killed.
-const SHUTDOWN: Duration = Duration::from_secs(5);
+pub const SHUTDOWN: Duration = Duration::from_secs(5);
 /// Free ports are found by binding port 0 and releasing it; another process may grab the
 /// port in between, so a start that fails is retried with new ports this many times.
 const ATTEMPTS: usize = 3;
@@ -44,7 +47,10 @@ pub fn free_port() -> u16 {
 }
 
 /// Waits until `port` accepts a connection; `alive` reports why the server is gone.
-fn wait_for_port(port: u16, mut alive: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+pub fn wait_for_port(
+    port: u16,
+    mut alive: impl FnMut() -> Result<(), String>,
+) -> Result<(), String> {
     let deadline = Instant::now() + STARTUP;
     while Instant::now() < deadline {
         alive()?;
@@ -58,7 +64,7 @@ fn wait_for_port(port: u16, mut alive: impl FnMut() -> Result<(), String>) -> Re
     ))
 }
 
-fn run_with_retries<T>(what: &str, mut start: impl FnMut() -> Result<T, String>) -> T {
+pub fn run_with_retries<T>(what: &str, mut start: impl FnMut() -> Result<T, String>) -> T {
     let mut errors = Vec::new();
     for _ in 0..ATTEMPTS {
         match start() {
@@ -162,80 +168,34 @@ impl Drop for Reference {
     }
 }
 
-/// One `bootstrap serve` process.
-pub struct Lamphp {
-    child: Child,
-    logs: TempDir,
-    pub port: u16,
-}
-
-impl Lamphp {
-    pub fn start(root: &Path, extra: &[&str]) -> Lamphp {
-        run_with_retries("lamphp (bootstrap serve)", || {
-            Lamphp::try_start(root, extra)
-        })
-    }
-
-    fn try_start(root: &Path, extra: &[&str]) -> Result<Lamphp, String> {
-        let logs = tempfile::Builder::new()
-            .prefix("parity-lamphp")
-            .tempdir()
-            .map_err(|e| e.to_string())?;
-        let port = free_port();
-        let stderr = fs::File::create(logs.path().join("stderr")).map_err(|e| e.to_string())?;
-        let child = std::os::unix::process::CommandExt::process_group(
-            Command::new(env!("CARGO_BIN_EXE_bootstrap"))
-                .arg("serve")
-                .arg("--root")
-                .arg(root)
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
-                .args(["--workers", "2"])
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr),
-            // Its own process group: php-fpm children it leaves behind can be killed with it.
-            0,
-        )
-        .spawn()
-        .map_err(|e| format!("spawning bootstrap: {e}"))?;
-        let mut server = Lamphp { child, logs, port };
-        let started = wait_for_port(port, || match server.child.try_wait() {
-            Ok(Some(status)) => Err(format!("bootstrap exited early ({status})")),
-            _ => Ok(()),
-        });
-        started.map_err(|e| format!("{e}; its stderr:\n{}", server.stderr()))?;
-        Ok(server)
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(self.logs.path().join("stderr")).unwrap_or_default()
-    }
-}
-
-impl Drop for Lamphp {
-    fn drop(&mut self) {
-        let pid = self.child.id() as libc::pid_t;
-        // SIGTERM lets bootstrap stop its php-fpm; then the whole group goes.
-        // SAFETY: kill(2) has no memory-safety preconditions; pid is our child.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + SHUTDOWN;
-        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-            sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // SAFETY: kill(2) on the process group we created for this child.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-    }
-}
-
-/// The two ports a side of the comparison answers on.
+/// The ports a side of the comparison answers on, one per mode.
 #[derive(Clone, Copy)]
 pub struct Ports {
     pub direct: u16,
     pub proxy: u16,
+    pub lambda_multi: u16,
+    pub lambda_single: u16,
+}
+
+impl Ports {
+    pub fn of(self, mode: Mode) -> u16 {
+        match mode {
+            Mode::Direct => self.direct,
+            Mode::Proxy => self.proxy,
+            Mode::LambdaMulti => self.lambda_multi,
+            Mode::LambdaSingle => self.lambda_single,
+        }
+    }
+
+    /// A reference's ports: its ALB server stands behind the ALB in every other mode.
+    fn of_reference(reference: &Reference) -> Ports {
+        Ports {
+            direct: reference.direct_port,
+            proxy: reference.alb_port,
+            lambda_multi: reference.alb_port,
+            lambda_single: reference.alb_port,
+        }
+    }
 }
 
 /// Everything under comparison: the reference and the side playing lamphp. The guards
@@ -246,32 +206,38 @@ pub struct Servers {
     _lamphp: Vec<Lamphp>,
     pub reference: Ports,
     pub lamphp: Ports,
+    pub self_check: bool,
 }
 
 impl Servers {
     /// With `self_check`, a second reference plays lamphp, which proves the harness and
     /// the cases before `bootstrap serve` exists: only the departures may differ then.
+    /// lamphp's four servers start side by side (each waits for its php-fpm).
     pub fn start(root: &Path, self_check: bool) -> Servers {
         let reference = Reference::start(root);
-        let ref_ports = Ports {
-            direct: reference.direct_port,
-            proxy: reference.alb_port,
-        };
+        let ref_ports = Ports::of_reference(&reference);
         let (twin, lamphp, lamphp_ports) = if self_check {
             let twin = Reference::start(root);
-            let ports = Ports {
-                direct: twin.direct_port,
-                proxy: twin.alb_port,
-            };
+            let ports = Ports::of_reference(&twin);
             (Some(twin), Vec::new(), ports)
         } else {
-            let direct = Lamphp::start(root, &[]);
-            let proxy = Lamphp::start(root, &["--trust-proxy", "127.0.0.1/32"]);
+            let (direct, proxy, multi, single) = std::thread::scope(|s| {
+                let direct = s.spawn(|| Lamphp::serve(root, &[]));
+                let proxy = s.spawn(|| Lamphp::serve(root, &["--trust-proxy", "127.0.0.1/32"]));
+                let multi = s.spawn(|| Lamphp::local(root, &[]));
+                let single = Lamphp::local(root, &["--single-value"]);
+                let join = |h: std::thread::ScopedJoinHandle<Lamphp>| {
+                    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+                };
+                (join(direct), join(proxy), join(multi), single)
+            });
             let ports = Ports {
                 direct: direct.port,
                 proxy: proxy.port,
+                lambda_multi: multi.port,
+                lambda_single: single.port,
             };
-            (None, vec![direct, proxy], ports)
+            (None, vec![direct, proxy, multi, single], ports)
         };
         Servers {
             _reference: reference,
@@ -279,6 +245,7 @@ impl Servers {
             _lamphp: lamphp,
             reference: ref_ports,
             lamphp: lamphp_ports,
+            self_check,
         }
     }
 }

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 /// How long one exchange may take before the case fails.
-const TIMEOUT: Duration = Duration::from_secs(30);
+pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A response as the client saw it.
 #[derive(Debug, Clone)]
@@ -45,9 +45,14 @@ impl Response {
 /// closes the connection. Writing happens on its own thread so that a server that
 /// answers early (400, 413) and closes does not lose us its response.
 pub fn exchange(port: u16, request: &[u8]) -> Result<Response, String> {
+    exchange_within(port, request, TIMEOUT)
+}
+
+/// [`exchange`], failing after `timeout` without progress.
+pub fn exchange_within(port: u16, request: &[u8], timeout: Duration) -> Result<Response, String> {
     let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
-    stream.set_read_timeout(Some(TIMEOUT)).ok();
-    stream.set_write_timeout(Some(TIMEOUT)).ok();
+    stream.set_read_timeout(Some(timeout)).ok();
+    stream.set_write_timeout(Some(timeout)).ok();
     let mut writer = stream.try_clone().map_err(|e| format!("clone: {e}"))?;
     let owned = request.to_vec();
     let sender = thread::spawn(move || {

@@ -1,23 +1,29 @@
 //! The parity suite: every case is sent, as raw bytes, to the reference (nginx 1.22 +
-//! php-fpm, `tests/reference/`) and to lamphp (`bootstrap serve`), in direct and in
-//! trusted-proxy mode, and the answers must match as the spec defines parity (see
-//! `README.md` beside this file for the forgiven differences).
+//! php-fpm, `tests/reference/`) and to lamphp (`bootstrap serve` in direct and in
+//! trusted-proxy mode; `bootstrap local`, the Lambda loop behind an emulated ALB, in both
+//! target-group header modes), and the answers must match as the spec defines parity
+//! (see `README.md` beside this file for the forgiven differences).
 //!
 //! `PARITY_FILTER=substring` runs the cases whose `mode/name` contains it;
 //! `PARITY_SELF_CHECK=1` puts a second reference where lamphp would be;
 //! `PARITY_VERBOSE=1` also lists passing cases with both status lines.
 
+mod alb;
 mod case;
 mod cases;
 mod compare;
 mod docroot;
 mod harness;
 mod http;
+mod lambda;
+mod lamphp;
 mod normalize;
 
-use case::{Case, Mode};
+use std::time::Duration;
+
+use case::{AlbFate, Case, Mode};
 use compare::Seen;
-use harness::{Ports, Servers};
+use harness::Servers;
 
 #[test]
 fn parity() {
@@ -36,7 +42,7 @@ fn parity() {
     let mut passed = 0;
     let mut failed = Vec::new();
     for case in &cases {
-        for &mode in &case.modes {
+        for mode in case.runs_in() {
             let name = format!("{}/{}", mode.name(), case.name);
             if !name.contains(&filter) {
                 continue;
@@ -74,22 +80,13 @@ fn parity() {
 /// Sends `case` to both sides in `mode`; returns the request line, both status lines
 /// and the differences.
 fn run(case: &Case, mode: Mode, servers: &Servers) -> (String, String, Vec<String>) {
-    let port = |ports: Ports| match mode {
-        Mode::Direct => ports.direct,
-        Mode::Proxy => ports.proxy,
-    };
-    let (ref_port, lam_port) = (port(servers.reference), port(servers.lamphp));
-    let ref_head = match case.repeated_headers {
-        true => normalize::join_repeated_headers(&case.head),
-        false => case.head.clone(),
-    };
-    let ref_request = case.render(mode, ref_port, &ref_head);
-    let lam_request = case.render(mode, lam_port, &case.head);
+    let (ref_port, lam_port) = (servers.reference.of(mode), servers.lamphp.of(mode));
+    let (ref_request, lam_request) = requests(case, mode, ref_port, lam_port, servers);
     let line = case::request_line(&lam_request);
     // Both sides at once: a slow answer (nginx's lingering close) costs its time once.
     let answers = std::thread::scope(|s| {
         let reference = s.spawn(|| http::exchange(ref_port, &ref_request));
-        let lamphp = http::exchange(lam_port, &lam_request);
+        let lamphp = http::exchange_within(lam_port, &lam_request, timeout(case, mode));
         (reference.join().expect("reference exchange thread"), lamphp)
     });
     let status = |answer: &Result<http::Response, String>| match answer {
@@ -108,7 +105,9 @@ fn run(case: &Case, mode: Mode, servers: &Servers) -> (String, String, Vec<Strin
             Seen {
                 request: &ref_request,
                 response: r,
-                port: ref_port,
+                // Behind the emulated ALB, the port the reference is told of (Host,
+                // X-Forwarded-Port) is the emulator's.
+                port: if mode.is_lambda() { lam_port } else { ref_port },
             },
             Seen {
                 request: &lam_request,
@@ -119,6 +118,43 @@ fn run(case: &Case, mode: Mode, servers: &Servers) -> (String, String, Vec<Strin
         _ => vec!["no comparable response (see answers)".to_string()],
     };
     (line, statuses, diffs)
+}
+
+/// How long lamphp's side may take. The ALB refuses a request it cannot pass on as soon
+/// as it has read the head (the client may never send the body it declared), so such a
+/// refusal has 5 s.
+fn timeout(case: &Case, mode: Mode) -> Duration {
+    match case.alb_fate {
+        Some(AlbFate::Refuses(_)) if mode.is_lambda() => Duration::from_secs(5),
+        _ => http::TIMEOUT,
+    }
+}
+
+/// The bytes each side is sent. Direct and proxy mode: the case's request (departure (a)
+/// applied for the reference). Lambda modes: lamphp's emulator gets the case's request
+/// and the reference what the ALB would forward for it (`alb::forwarded`); with the
+/// self-check the twin gets that too, since no emulator stands in front of it.
+fn requests(
+    case: &Case,
+    mode: Mode,
+    ref_port: u16,
+    lam_port: u16,
+    servers: &Servers,
+) -> (Vec<u8>, Vec<u8>) {
+    let joined = match case.repeated_headers && mode != Mode::LambdaSingle {
+        true => normalize::join_repeated_headers(&case.head),
+        false => case.head.clone(),
+    };
+    if !mode.is_lambda() {
+        let lam_request = case.render(mode, lam_port, &case.head);
+        return (case.render(mode, ref_port, &joined), lam_request);
+    }
+    let reference = alb::forwarded(mode, &case.render(mode, lam_port, &joined), lam_port);
+    let lamphp = match servers.self_check {
+        true => alb::forwarded(mode, &case.render(mode, lam_port, &case.head), lam_port),
+        false => case.render(mode, lam_port, &case.head),
+    };
+    (reference, lamphp)
 }
 
 fn check_names_unique(cases: &[Case]) {

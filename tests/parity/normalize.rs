@@ -32,17 +32,18 @@ pub fn own_port_in_location(location: &[u8], port: u16) -> Vec<u8> {
     format!("{scheme}://{authority}{path}").into_bytes()
 }
 
-/// Departure (d): behind the ALB, lamphp builds a directory redirect's Location from
-/// X-Forwarded-Proto/-Port (the URL the client really used) where nginx uses its own
-/// listen port, so for the server's own 301s in proxy mode (`by_server`: the reference's
-/// body is nginx's page, not a script's output) only the path and query are compared.
+/// Departure (d): behind the ALB (trusted or emulated), lamphp builds a directory
+/// redirect's Location from X-Forwarded-Proto/-Port (the URL the client really used)
+/// where nginx uses its own listen port, so for the server's own 301s in proxy and Lambda
+/// modes (`by_server`: the reference's body is nginx's page, not a script's output) only
+/// the path and query are compared.
 pub fn proxy_redirect_location(
     location: &[u8],
     mode: Mode,
     status: u16,
     by_server: bool,
 ) -> Vec<u8> {
-    if mode != Mode::Proxy || status != 301 || !by_server {
+    if !mode.behind_alb() || status != 301 || !by_server {
         return location.to_vec();
     }
     let text = String::from_utf8_lossy(location);

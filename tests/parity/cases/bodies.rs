@@ -1,6 +1,6 @@
 //! Request bodies: forms, multipart uploads, raw and chunked bodies, Expect.
 
-use crate::case::{raw, req, Case, Parser};
+use crate::case::{raw, req, AlbFate, Case, Parser};
 
 /// A multipart body with several files (binary, empty), a field array and plain fields.
 fn multipart() -> Vec<u8> {
@@ -60,8 +60,8 @@ pub fn cases() -> Vec<Case> {
         req("body_json", "POST", "/dump.php").h("Content-Type: application/json").body(r#"{"a":[1,2],"b":"é"}"#),
         req("body_binary_nul", "POST", "/dump.php").h("Content-Type: application/octet-stream").body(nul_bytes.clone()),
         req("body_binary_echo", "POST", "/input.php").h("Content-Type: application/octet-stream").body(nul_bytes),
-        req("body_several_mb", "POST", "/dump.php").h("Content-Type: application/octet-stream").body(several_mb),
-        req("body_one_mb_echo", "PUT", "/input.php").h("Content-Type: text/plain").body(one_mb),
+        req("body_several_mb", "POST", "/dump.php").h("Content-Type: application/octet-stream").body(several_mb).alb_fate(AlbFate::Refuses(413)),
+        req("body_one_mb_echo", "PUT", "/input.php").h("Content-Type: text/plain").body(one_mb).alb_fate(AlbFate::Refuses(413)),
         req("body_chunked", "POST", "/dump.php")
             .h("Content-Type: application/x-www-form-urlencoded")
             .h("Transfer-Encoding: chunked")
@@ -79,7 +79,7 @@ pub fn cases() -> Vec<Case> {
         req("body_expect_continue", "POST", "/dump.php").h("Expect: 100-continue").h(FORM_TYPE).body("a=1"),
         req("body_expect_continue_static", "POST", "/hello.txt").h("Expect: 100-continue").body("a=1"),
         req("body_expect_unknown", "POST", "/dump.php").h("Expect: something-else").body("a=1"),
-        req("body_too_large_declared", "POST", "/dump.php").h("Content-Length: 70000000").body("x"),
+        req("body_too_large_declared", "POST", "/dump.php").h("Content-Length: 70000000").body("x").alb_fate(AlbFate::Refuses(413)),
         req("body_bad_content_length", "POST", "/dump.php").h("Content-Length: abc").body("x").parser(Parser::Refuses),
         req("body_negative_content_length", "POST", "/dump.php").h("Content-Length: -1").parser(Parser::Refuses),
         req("body_delete_with_body", "DELETE", "/dump.php").h("Content-Type: application/json").body("{}"),

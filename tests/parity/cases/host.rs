@@ -1,6 +1,6 @@
 //! Host variants: SERVER_NAME, HTTP_HOST (departure b) and the host in redirects.
 
-use crate::case::{raw, Case};
+use crate::case::{raw, AlbFate, Case};
 
 /// A GET of `target` with exactly `host_line` as its Host header line.
 fn with_host(name: &str, target: &str, host_line: &str) -> Case {
@@ -29,7 +29,8 @@ pub fn cases() -> Vec<Case> {
             "host_twice",
             "GET /dump.php HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n",
         )
-        .status(400),
+        .status(400)
+        .alb_fate(AlbFate::Refuses(400)),
         raw(
             "host_absolute_form",
             "GET http://other.test/dump.php?x=1 HTTP/1.1\r\nHost: parity.test\r\n",

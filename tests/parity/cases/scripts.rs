@@ -1,6 +1,6 @@
 //! Responses PHP shapes: statuses, Location, Set-Cookie order, errors, HEAD, large output.
 
-use crate::case::{get, req, Case};
+use crate::case::{get, req, AlbFate, Case};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -13,7 +13,7 @@ pub fn cases() -> Vec<Case> {
         get("php_set_cookies_interleaved", "/cookies.php"),
         get("php_head_aware_get", "/head.php"),
         req("php_head_aware_head", "HEAD", "/head.php"),
-        get("php_big_output", "/big_output.php"),
+        get("php_big_output", "/big_output.php").alb_fate(AlbFate::TooLarge),
         req("php_big_output_head", "HEAD", "/big_output.php"),
         get("php_flush", "/flush.php"),
         get("php_204", "/no_content.php"),

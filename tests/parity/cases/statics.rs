@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-use crate::case::{get, req, Case};
+use crate::case::{get, req, AlbFate, Case};
 
 /// nginx's ETag and Last-Modified for a docroot file: `"<mtime hex>-<size hex>"`.
 fn validators(root: &Path, file: &str) -> (String, String) {
@@ -40,14 +40,14 @@ pub fn cases(root: &Path) -> Vec<Case> {
     ]
     .iter()
     .map(|path| {
-        get(
-            &format!(
-                "static_{}",
-                path.trim_start_matches('/')
-                    .replace(['/', '.', '?', '='], "_")
-            ),
-            path,
-        )
+        let name = path
+            .trim_start_matches('/')
+            .replace(['/', '.', '?', '='], "_");
+        let case = get(&format!("static_{name}"), path);
+        match *path == "/big.bin" {
+            true => case.alb_fate(AlbFate::TooLarge),
+            false => case,
+        }
     })
     .collect();
     cases.extend([
@@ -95,7 +95,8 @@ pub fn cases(root: &Path) -> Vec<Case> {
             .h(format!("If-Range: {big_etag}")),
         get("static_if_range_mismatch", "/big.bin")
             .h("Range: bytes=0-9")
-            .h("If-Range: \"nope\""),
+            .h("If-Range: \"nope\"")
+            .alb_fate(AlbFate::TooLarge),
         req("static_head_range", "HEAD", "/hello.txt").h("Range: bytes=0-4"),
         req("static_post_dir_index_html", "POST", "/onlyhtml/").body("a=1"),
         req("static_patch", "PATCH", "/static/data.json").body("{}"),
