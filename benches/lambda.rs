@@ -15,7 +15,10 @@ use bytes::BytesMut;
 use lamphp::cgi::Params;
 use lamphp::fastcgi::record::{self, Frame};
 use lamphp::fpm::{Fpm, FpmConfig};
-use lamphp::local::{alb, runtime_api::{Phase, RuntimeApi}};
+use lamphp::local::{
+    alb,
+    runtime_api::{Phase, RuntimeApi},
+};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -38,13 +41,30 @@ fn main() {
     let (overhead, invoke_rtt, rss) = rt.block_on(warm(&dir, &root, raw.median));
 
     println!("Lambda mode, {WARM} warm invocations of a hello-world page, {COLD} cold starts");
-    println!("  php-fpm alone, raw FastCGI:       median {:>8.1} µs, p99 {:>8.1} µs", us(raw.median), us(raw.p99));
+    println!(
+        "  php-fpm alone, raw FastCGI:       median {:>8.1} µs, p99 {:>8.1} µs",
+        us(raw.median),
+        us(raw.p99)
+    );
     println!("  bootstrap overhead per invocation: median {:>8.1} µs  (event received -> response ready, minus php-fpm's time)", us(overhead));
     println!("  round trip through the Runtime API: median {:>7.1} µs  (includes both HTTP exchanges with the Runtime API)", us(invoke_rtt));
-    println!("  php-fpm's own start-up:            median {:>8.1} ms", ms(fpm_start));
-    println!("  cold start to ready for an event:  median {:>8.1} ms  ({:+.1} ms over php-fpm's)", ms(cold_ready), ms(cold_ready) - ms(fpm_start));
-    println!("  cold start to first response:      median {:>8.1} ms", ms(cold_first));
-    println!("  bootstrap RSS: {} kB after the warm run, {} kB at its peak", rss.0, rss.1);
+    println!(
+        "  php-fpm's own start-up:            median {:>8.1} ms",
+        ms(fpm_start)
+    );
+    println!(
+        "  cold start to ready for an event:  median {:>8.1} ms  ({:+.1} ms over php-fpm's)",
+        ms(cold_ready),
+        ms(cold_ready) - ms(fpm_start)
+    );
+    println!(
+        "  cold start to first response:      median {:>8.1} ms",
+        ms(cold_first)
+    );
+    println!(
+        "  bootstrap RSS: {} kB after the warm run, {} kB at its peak",
+        rss.0, rss.1
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -85,14 +105,18 @@ async fn php_fpm_alone(dir: &Path, root: &Path) -> (Duration, Spread) {
     let mut starts = Vec::new();
     for _ in 0..COLD {
         let start = Instant::now();
-        let fpm = Fpm::start(fpm_config(dir, "fpm")).await.expect("php-fpm starts");
+        let fpm = Fpm::start(fpm_config(dir, "fpm"))
+            .await
+            .expect("php-fpm starts");
         starts.push(start.elapsed());
         fpm.shutdown().await;
     }
     let fpm = Fpm::start(fpm_config(dir, "fpm")).await.unwrap();
     let socket = fpm.socket().to_owned();
     let script = root.join("hello.php");
-    let times = tokio::task::spawn_blocking(move || raw_fastcgi(&socket, &script)).await.unwrap();
+    let times = tokio::task::spawn_blocking(move || raw_fastcgi(&socket, &script))
+        .await
+        .unwrap();
     fpm.shutdown().await;
     (spread(starts).median, spread(times))
 }
@@ -150,7 +174,11 @@ fn bootstrap() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let path = dir.join("bootstrap");
-    assert!(path.exists(), "build the binary first: cargo build --release -p lamphp-bootstrap ({})", path.display());
+    assert!(
+        path.exists(),
+        "build the binary first: cargo build --release -p lamphp-bootstrap ({})",
+        path.display()
+    );
     path
 }
 
@@ -170,7 +198,11 @@ async fn cold_starts(dir: &Path, root: &Path) -> (Duration, Duration) {
         let mut api = RuntimeApi::start(Duration::from_secs(30)).await.unwrap();
         let start = Instant::now();
         let mut child = sandbox(&api, dir, root, n);
-        assert_eq!(api.phase_change().await, Phase::Ready, "the bootstrap failed to start");
+        assert_eq!(
+            api.phase_change().await,
+            Phase::Ready,
+            "the bootstrap failed to start"
+        );
         ready.push(start.elapsed());
         api.invoke(hello_event()).await.expect("an answer");
         first.push(start.elapsed());
@@ -189,9 +221,13 @@ async fn warm(dir: &Path, root: &Path, php_fpm: Duration) -> (Duration, Duration
     let sink = totals.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            let Ok(log) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             if let Some(total) = log.get("total_ms").and_then(|v| v.as_f64()) {
-                sink.lock().unwrap().push(Duration::from_secs_f64(total / 1e3));
+                sink.lock()
+                    .unwrap()
+                    .push(Duration::from_secs_f64(total / 1e3));
             }
         }
     });
@@ -206,13 +242,26 @@ async fn warm(dir: &Path, root: &Path, php_fpm: Duration) -> (Duration, Duration
     tokio::time::sleep(Duration::from_millis(200)).await;
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
     let kb = |key: &str| {
-        status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     };
     let rss = (kb("VmRSS:"), kb("VmHWM:"));
     let _ = child.kill();
     let _ = child.wait();
     let totals = totals.lock().unwrap().split_off(100);
-    assert!(totals.len() >= WARM * 9 / 10, "only {} log lines", totals.len());
+    assert!(
+        totals.len() >= WARM * 9 / 10,
+        "only {} log lines",
+        totals.len()
+    );
     let total = spread(totals).median;
-    (total.saturating_sub(php_fpm), spread(rtts.split_off(100)).median, rss)
+    (
+        total.saturating_sub(php_fpm),
+        spread(rtts.split_off(100)).median,
+        rss,
+    )
 }

@@ -22,3 +22,11 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
+
+/// An empty body that does not announce its length. For a body that announces 0, hyper
+/// writes its own `Content-Length: 0` after the other headers; one that just ends leaves
+/// a Content-Length the response already has where nginx would put it.
+pub fn ended() -> Body {
+    let nothing = futures_util::stream::empty::<Result<http_body::Frame<Bytes>, std::io::Error>>();
+    http_body_util::StreamBody::new(nothing).boxed_unsync()
+}

@@ -19,17 +19,36 @@ pub fn html(status: StatusCode) -> String {
     )
 }
 
-/// nginx's answer to a header line longer than its 8 KiB buffer: a 400 with a page of
-/// its own.
-pub fn header_too_large() -> Response<Body> {
-    let page = format!(
-        "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n<hr><center>{SIGNATURE}</center>\r\n</body>\r\n</html>\r\n"
-    );
-    let mut res = Response::new(body::full(page));
-    *res.status_mut() = StatusCode::BAD_REQUEST;
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    res
+/// How nginx refuses a request it will not read any further, each with its own page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    BadRequest,
+    /// A request line longer than its 8 KiB buffer.
+    UriTooLong,
+    /// A header line longer than its 8 KiB buffer: a 400 with a page of its own.
+    HeaderTooLarge,
+}
+
+impl Refusal {
+    pub fn status(self) -> StatusCode {
+        match self {
+            Refusal::BadRequest | Refusal::HeaderTooLarge => StatusCode::BAD_REQUEST,
+            Refusal::UriTooLong => StatusCode::URI_TOO_LONG,
+        }
+    }
+
+    pub fn html(self) -> String {
+        match self {
+            Refusal::HeaderTooLarge => format!(
+                "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n<hr><center>{SIGNATURE}</center>\r\n</body>\r\n</html>\r\n"
+            ),
+            other => html(other.status()),
+        }
+    }
+
+    pub fn response(self) -> Response<Body> {
+        page(self.status(), self.html())
+    }
 }
 
 /// nginx's reason phrase for `status` (its `ngx_http_status_lines`): not always the
@@ -93,7 +112,10 @@ pub fn set_reason<B>(res: &mut Response<B>) {
 
 /// A complete error response: nginx's page with `Content-Type: text/html`.
 pub fn response(status: StatusCode) -> Response<Body> {
-    let page = html(status);
+    page(status, html(status))
+}
+
+fn page(status: StatusCode, page: String) -> Response<Body> {
     let mut res = Response::new(body::full(page));
     *res.status_mut() = status;
     res.headers_mut()

@@ -7,7 +7,7 @@
 
 use crate::app::App;
 use crate::body::Body;
-use crate::error_page;
+use crate::error_page::{self, Refusal};
 use crate::origin::TrustedProxies;
 use crate::request::{Head, Request};
 use http::StatusCode;
@@ -100,13 +100,13 @@ const LINE_LIMIT: usize = 8192;
 fn over_nginx_limits(parts: &http::request::Parts, target: &str) -> Option<hyper::Response<Body>> {
     let request_line = parts.method.as_str().len() + target.len() + " HTTP/1.1\r\n".len() + 1;
     if request_line > LINE_LIMIT {
-        return Some(error_page::response(StatusCode::URI_TOO_LONG));
+        return Some(Refusal::UriTooLong.response());
     }
     let long_header = parts
         .headers
         .iter()
         .any(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len() > LINE_LIMIT);
-    long_header.then(error_page::header_too_large)
+    long_header.then(|| Refusal::HeaderTooLarge.response())
 }
 
 /// Our request from hyper's, or the 400 nginx would answer with.

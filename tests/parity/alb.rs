@@ -17,7 +17,19 @@ pub fn forwarded(mode: Mode, sent: &[u8], port: u16) -> Vec<u8> {
     let (head, body) = (&sent[..head_end], &sent[(head_end + 2).min(sent.len())..]);
     let line_end = find(head, b"\n").map_or(head.len(), |e| e + 1);
     let line = head[..line_end].trim_ascii_end();
-    let lines = header_lines(head);
+    let mut lines = header_lines(head);
+    // An absolute-form target names the host: the emulator makes it the Host header
+    // (in place of the client's, or last), as RFC 9112 has the request line's host win.
+    let target = line.split(|&b| b == b' ').nth(1).unwrap_or_default();
+    if let Some(authority) = absolute_authority(target) {
+        match lines
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        {
+            Some(host) => host.1 = authority.to_vec(),
+            None => lines.push(("host".to_owned(), authority.to_vec())),
+        }
+    }
     let host = lines.iter().any(|(n, _)| n.eq_ignore_ascii_case("host"));
     let mut out = event_version(&event_request_line(line, mode == Mode::LambdaMulti), host);
     out.extend_from_slice(b"\r\n");
@@ -63,6 +75,22 @@ fn event_request_line(line: &[u8], multi_value: bool) -> Vec<u8> {
     }
     out.extend_from_slice(&line[last..]);
     out
+}
+
+/// The `host[:port]` of an absolute-form request target.
+fn absolute_authority(target: &[u8]) -> Option<&[u8]> {
+    if target.starts_with(b"/") {
+        return None;
+    }
+    let rest = target
+        .splitn(2, |&b| b == b':')
+        .nth(1)?
+        .strip_prefix(b"//")?;
+    let end = rest
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 /// The event has no protocol version. lamphp takes an event with a Host header for

@@ -54,10 +54,13 @@ impl Invoker {
         let deadline = started + self.budget(ctx.deadline);
         let HttpEvent { request, kind } = match event::decode(payload.get().as_bytes()) {
             Ok(event) => event,
-            Err(EventError::BadRequest { kind, reason }) => {
-                tracing::warn!(request = %id, "400: {reason}");
-                let page = error_page::html(StatusCode::BAD_REQUEST);
-                let reply = fit::page_reply(StatusCode::BAD_REQUEST, &page);
+            Err(EventError::BadRequest {
+                kind,
+                refusal,
+                reason,
+            }) => {
+                tracing::warn!(request = %id, "{}: {reason}", refusal.status().as_u16());
+                let reply = fit::page_reply(refusal.status(), &refusal.html());
                 return Ok(raw(event::encode(kind, &reply.as_reply())));
             }
             Err(e) => {

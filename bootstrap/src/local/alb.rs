@@ -31,7 +31,7 @@ pub fn event_from_http(
     listen_port: u16,
     multi_value: bool,
 ) -> Vec<u8> {
-    let headers = forwarded_headers(&parts.headers, peer, listen_port);
+    let headers = forwarded_headers(&request_headers(parts), peer, listen_port);
     let mut event = Map::new();
     let context = serde_json::json!({ "elb": { "targetGroupArn": TARGET_GROUP_ARN } });
     event.insert("requestContext".into(), context);
@@ -54,6 +54,18 @@ pub fn event_from_http(
     event.insert("body".into(), body.into());
     event.insert("isBase64Encoded".into(), base64.into());
     serde_json::to_vec(&Value::Object(event)).expect("a serde_json::Value always serialises")
+}
+
+/// The client's headers, with the host of an absolute-form request line as its Host
+/// (RFC 9112, 3.2.2: the request line's host wins).
+fn request_headers(parts: &http::request::Parts) -> HeaderMap {
+    let mut headers = parts.headers.clone();
+    if let Some(authority) = parts.uri.authority() {
+        if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+            headers.insert(header::HOST, host);
+        }
+    }
+    headers
 }
 
 /// The client's headers, names lower-cased and in order, with the ALB's own: the client's
@@ -225,11 +237,16 @@ fn answer(json: &[u8]) -> Result<Response<Bytes>, String> {
         (None, Some(single)) => single.0,
         (None, None) => Vec::new(),
     };
+    let body_len = res.body().len().to_string();
     for (name, value) in pairs {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("has an invalid header name {name:?}"))?;
-        // The ALB honours no hop-by-hop header and computes Content-Length itself.
-        if HOP_BY_HOP.contains(&name) || name == header::CONTENT_LENGTH {
+        // The ALB honours no hop-by-hop header. A Content-Length that agrees with the
+        // body is kept where the function put it (and a HEAD answer's, whose body is
+        // empty); one that does not would make the ALB's own framing a lie.
+        let wrong_length =
+            name == header::CONTENT_LENGTH && !res.body().is_empty() && value != body_len;
+        if HOP_BY_HOP.contains(&name) || wrong_length {
             continue;
         }
         let value = HeaderValue::from_str(&value)

@@ -8,10 +8,10 @@
 pub mod alb;
 pub mod runtime_api;
 
+use crate::body::{self, Body};
 use anyhow::{bail, Context, Result};
-use bytes::Bytes;
 use http::{Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -117,15 +117,23 @@ async fn forward(
     peer: SocketAddr,
     port: u16,
     multi_value: bool,
-) -> Response<Full<Bytes>> {
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
+    if let Some(refusal) = alb_refuses(&parts) {
+        return status(refusal);
+    }
     let body = match Limited::new(body, ALB_MAX_BODY).collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE),
     };
     let event = alb::event_from_http(&parts, &body, peer, port, multi_value);
     match api.invoke(event).await {
-        Some(Outcome::Response(json)) => alb::http_from_lambda(&json).map(Full::new),
+        Some(Outcome::Response(json)) => {
+            alb::http_from_lambda(&json).map(|body| match body.is_empty() {
+                true => body::ended(),
+                false => body::full(body),
+            })
+        }
         Some(Outcome::Error(error)) => {
             tracing::error!("the function failed: {}", String::from_utf8_lossy(&error));
             status(StatusCode::BAD_GATEWAY)
@@ -134,9 +142,27 @@ async fn forward(
     }
 }
 
+/// What the ALB answers itself, before invoking anything: a request without the one
+/// Host HTTP/1.1 requires, or a declared body over its limit (answered at once, not
+/// after waiting for the body).
+fn alb_refuses(parts: &http::request::Parts) -> Option<StatusCode> {
+    let hosts = parts.headers.get_all(http::header::HOST).iter().count();
+    let needs_host = parts.version >= http::Version::HTTP_11 && parts.uri.authority().is_none();
+    if hosts > 1 || (hosts == 0 && needs_host) {
+        return Some(StatusCode::BAD_REQUEST);
+    }
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    declared
+        .filter(|&n| n > ALB_MAX_BODY)
+        .map(|_| StatusCode::PAYLOAD_TOO_LARGE)
+}
+
 /// What the ALB itself answers with (a bare status; its pages are not ours to copy).
-fn status(code: StatusCode) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::new()));
+fn status(code: StatusCode) -> Response<Body> {
+    let mut res = Response::new(body::empty());
     *res.status_mut() = code;
     res
 }

@@ -181,10 +181,7 @@ fn page(status: StatusCode, unsatisfiable_size: Option<u64>, method: &Method) ->
 fn file_body(file: File, parts: Vec<Part>) -> io::Result<Body> {
     let total: u64 = parts.iter().map(Part::len).sum();
     if total == 0 {
-        // A body that announces its length as 0 makes hyper rewrite Content-Length
-        // after the other headers; one that just ends keeps nginx's order.
-        let nothing = stream::empty::<io::Result<Frame<Bytes>>>();
-        return Ok(StreamBody::new(nothing).boxed_unsync());
+        return Ok(body::ended());
     }
     if total <= INLINE {
         let mut whole = Vec::with_capacity(total as usize);

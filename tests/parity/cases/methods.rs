@@ -1,6 +1,6 @@
 //! Request methods and protocol versions: what reaches PHP, and what nginx refuses itself.
 
-use crate::case::{raw, req, Case, Parser};
+use crate::case::{raw, req, AlbFate, Case, Parser};
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -26,7 +26,7 @@ pub fn cases() -> Vec<Case> {
         raw("http10_dir_redirect_no_host", "GET /sub HTTP/1.0\r\n"),
         raw("http10_front_controller", "GET /some/route?x=1 HTTP/1.0\r\n"),
         raw("http10_keepalive", "GET /dump.php HTTP/1.0\r\nHost: parity.test\r\nKeep-Alive: 300\r\n"),
-        raw("http11_no_host", "GET /dump.php HTTP/1.1\r\n").status(400),
+        raw("http11_no_host", "GET /dump.php HTTP/1.1\r\n").status(400).alb_fate(AlbFate::Refuses(400)),
         raw("http2_version", "GET /dump.php HTTP/2.0\r\nHost: parity.test\r\n").parser(Parser::Refuses),
         raw("http12_version", "GET /dump.php HTTP/1.2\r\nHost: parity.test\r\n").parser(Parser::Refuses),
         raw("http_version_garbage", "GET /dump.php HTTX/1.1\r\nHost: parity.test\r\n").parser(Parser::Refuses),

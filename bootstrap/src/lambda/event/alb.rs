@@ -2,7 +2,7 @@
 //! X-Amzn-Trace-Id headers.
 
 use super::wire::Raw;
-use super::{event_body, event_headers, event_path, join_query, Parts, Refusal};
+use super::{event_body, event_headers, event_path, join_query, Parts, Refused};
 use crate::origin::Origin;
 
 /// The ALB passes query keys and values still percent-encoded, as the client sent them
@@ -14,7 +14,7 @@ use crate::origin::Origin;
 /// - empty pieces (`?a=1&&b=2`) and the order between different keys are the ALB's.
 ///
 /// In single-value mode the ALB has already kept only the last value of each key.
-pub(super) fn parts(mut raw: Raw) -> Result<Parts, Refusal> {
+pub(super) fn parts(mut raw: Raw) -> Result<Parts, Refused> {
     let method = raw
         .http_method
         .take()

@@ -6,12 +6,12 @@
 //! connection facts come from `requestContext` rather than from headers nginx would read.
 
 use super::wire::Raw;
-use super::{event_body, event_headers, event_path, join_query, push_header, Parts, Refusal};
+use super::{event_body, event_headers, event_path, join_query, push_header, Parts, Refused};
 use crate::origin::Origin;
 use http::{header, HeaderMap};
 use std::net::IpAddr;
 
-pub(super) fn v1(mut raw: Raw) -> Result<Parts, Refusal> {
+pub(super) fn v1(mut raw: Raw) -> Result<Parts, Refused> {
     let method = raw
         .http_method
         .take()
@@ -55,7 +55,7 @@ pub(super) fn v1(mut raw: Raw) -> Result<Parts, Refusal> {
     })
 }
 
-pub(super) fn v2(mut raw: Raw) -> Result<Parts, Refusal> {
+pub(super) fn v2(mut raw: Raw) -> Result<Parts, Refused> {
     let context = raw.request_context.take();
     let http = context.as_ref().and_then(|c| c.http.as_ref());
     let method = http
@@ -92,7 +92,7 @@ pub(super) fn v2(mut raw: Raw) -> Result<Parts, Refusal> {
 /// API Gateway always knows the domain it was called on; only a hand-made test event (the
 /// console's, or the docs' examples) lacks the Host header, and the request is still
 /// for that domain.
-fn default_host(headers: &mut HeaderMap, domain: Option<&str>) -> Result<(), Refusal> {
+fn default_host(headers: &mut HeaderMap, domain: Option<&str>) -> Result<(), Refused> {
     match domain {
         Some(domain) if !headers.contains_key(header::HOST) => push_header(headers, "host", domain),
         _ => Ok(()),

@@ -17,6 +17,7 @@ mod tests;
 
 pub use encode::{encode, Reply};
 
+use crate::error_page;
 use crate::origin::Origin;
 use crate::request::{Head, Request};
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -68,9 +69,13 @@ pub enum EventError {
          Function URL); is the function wired to another trigger?"
     )]
     UnknownShape,
-    /// Answered with a 400 in the event's own format, as nginx would answer the request.
+    /// Answered in the event's own format with the page nginx would refuse it with.
     #[error("refusing the request in an {kind} event: {reason}")]
-    BadRequest { kind: Kind, reason: String },
+    BadRequest {
+        kind: Kind,
+        refusal: error_page::Refusal,
+        reason: String,
+    },
 }
 
 /// Read an event the Runtime API handed over.
@@ -84,7 +89,11 @@ pub fn decode(payload: &[u8]) -> Result<HttpEvent, EventError> {
     };
     let request = parts
         .and_then(Parts::into_request)
-        .map_err(|reason| EventError::BadRequest { kind, reason })?;
+        .map_err(|Refused { page, reason }| EventError::BadRequest {
+            kind,
+            refusal: page,
+            reason,
+        })?;
     Ok(HttpEvent { request, kind })
 }
 
@@ -103,8 +112,35 @@ fn kind_of(raw: &Raw) -> Option<Kind> {
     }
 }
 
-/// Why a request is refused; [`decode`] adds the event's kind.
-type Refusal = String;
+/// Why a request is refused, and how; [`decode`] adds the event's kind.
+struct Refused {
+    page: error_page::Refusal,
+    reason: String,
+}
+
+impl Refused {
+    fn with(page: error_page::Refusal, reason: &str) -> Refused {
+        Refused {
+            page,
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+impl From<String> for Refused {
+    fn from(reason: String) -> Refused {
+        Refused {
+            page: error_page::Refusal::BadRequest,
+            reason,
+        }
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(reason: &str) -> Refused {
+        Refused::from(reason.to_owned())
+    }
+}
 
 /// A request taken apart from its event, before the checks every front door shares.
 struct Parts {
@@ -124,18 +160,18 @@ const LINE_LIMIT: usize = 8192;
 const MAX_HEADERS: usize = 1000;
 
 impl Parts {
-    fn into_request(self) -> Result<Request, Refusal> {
+    fn into_request(self) -> Result<Request, Refused> {
         let mut target = self.path;
         if let Some(query) = &self.query {
             target.push(b'?');
             target.extend_from_slice(query);
         }
         if let Some(&b) = target.iter().find(|&&b| b < 0x20 || b == 0x7f) {
-            return Err(format!("request target contains the control byte {b:#04x}"));
+            return Err(format!("request target contains the control byte {b:#04x}").into());
         }
-        // nginx answers 414 here; a refused event is always answered with a 400.
         if self.method.len() + target.len() + " HTTP/1.1\r\n".len() + 1 > LINE_LIMIT {
-            return Err("request line is longer than nginx's 8 KiB".into());
+            let why = "request line is longer than nginx's 8 KiB";
+            return Err(Refused::with(error_page::Refusal::UriTooLong, why));
         }
         let method = Method::from_bytes(self.method.as_bytes())
             .map_err(|_| format!("invalid method {:?}", self.method))?;
@@ -157,12 +193,13 @@ impl Parts {
 }
 
 /// Add one header line, refusing what nginx (or `serve`) would refuse.
-fn push_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), Refusal> {
+fn push_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), Refused> {
     if headers.len() >= MAX_HEADERS {
-        return Err(format!("more than {MAX_HEADERS} header lines"));
+        return Err(format!("more than {MAX_HEADERS} header lines").into());
     }
     if name.len() + value.len() + ": \r\n".len() > LINE_LIMIT {
-        return Err(format!("header {name:?} is longer than nginx's 8 KiB"));
+        let why = format!("header {name:?} is longer than nginx's 8 KiB");
+        return Err(Refused::with(error_page::Refusal::HeaderTooLarge, &why));
     }
     let header_name = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| format!("invalid header name {name:?}"))?;
@@ -174,7 +211,7 @@ fn push_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), R
 }
 
 /// The event's headers: every value of the multi-value form when it has one.
-fn event_headers(raw: &mut Raw) -> Result<HeaderMap, Refusal> {
+fn event_headers(raw: &mut Raw) -> Result<HeaderMap, Refused> {
     let mut headers = HeaderMap::new();
     if let Some(multi) = raw.multi_value_headers.take() {
         for (name, values) in &multi.0 {
@@ -207,16 +244,16 @@ fn join_query<K: AsRef<[u8]>, V: AsRef<[u8]>>(
 }
 
 /// The path, which the event must give, checked for what no request target may hold.
-fn event_path(path: Option<Vec<u8>>, field: &str) -> Result<Vec<u8>, Refusal> {
+fn event_path(path: Option<Vec<u8>>, field: &str) -> Result<Vec<u8>, Refused> {
     let path = path.ok_or_else(|| format!("the event has no {field}"))?;
     if path.first() != Some(&b'/') {
-        return Err(format!("{field} does not start with '/'"));
+        return Err(format!("{field} does not start with '/'").into());
     }
     if path.contains(&0) {
-        return Err(format!("{field} contains a NUL byte"));
+        return Err(format!("{field} contains a NUL byte").into());
     }
     if std::str::from_utf8(&path).is_err() {
-        return Err(format!("{field} is not UTF-8 (a lone surrogate escape?)"));
+        return Err(format!("{field} is not UTF-8 (a lone surrogate escape?)").into());
     }
     Ok(path)
 }
@@ -239,12 +276,12 @@ pub(crate) const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-fn event_body(raw: &mut Raw) -> Result<Vec<u8>, Refusal> {
+fn event_body(raw: &mut Raw) -> Result<Vec<u8>, Refused> {
     let body = raw.body.take().unwrap_or_default();
     if raw.is_base64_encoded == Some(true) {
         BASE64
             .decode(body.as_bytes())
-            .map_err(|e| format!("body is marked base64 but is not: {e}"))
+            .map_err(|e| format!("body is marked base64 but is not: {e}").into())
     } else {
         Ok(body.into_bytes())
     }

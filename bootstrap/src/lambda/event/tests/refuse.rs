@@ -1,3 +1,4 @@
+use crate::error_page::Refusal;
 use crate::lambda::event::{decode, EventError, Kind};
 use serde_json::{json, Value};
 
@@ -7,6 +8,7 @@ enum Want {
     Json,
     Unknown,
     Bad(Kind),
+    Page(Refusal),
 }
 
 fn outcome(payload: &[u8]) -> Want {
@@ -14,9 +16,16 @@ fn outcome(payload: &[u8]) -> Want {
         Ok(_) => panic!("accepted {:?}", String::from_utf8_lossy(payload)),
         Err(EventError::Json(_)) => Want::Json,
         Err(EventError::UnknownShape) => Want::Unknown,
-        Err(EventError::BadRequest { kind, reason }) => {
+        Err(EventError::BadRequest {
+            kind,
+            refusal,
+            reason,
+        }) => {
             assert!(!reason.is_empty());
-            Want::Bad(kind)
+            match refusal {
+                Refusal::BadRequest => Want::Bad(kind),
+                page => Want::Page(page),
+            }
         }
     }
 }
@@ -115,13 +124,13 @@ fn bad_events_get_the_right_error_and_never_a_panic() {
         (
             "header over 8 KiB",
             alb(json!({"headers": {"host": "h", "x": long}})),
-            ALB,
+            Want::Page(Refusal::HeaderTooLarge),
         ),
         ("1001 headers", alb(json!({"headers": many})), ALB),
         (
             "target over 8 KiB",
             alb(json!({"path": format!("/{long}")})),
-            ALB,
+            Want::Page(Refusal::UriTooLong),
         ),
         (
             "forged host",
