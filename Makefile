@@ -31,8 +31,13 @@ bench: deps-bench
 deps-run:
 	@scripts/need.sh $(RUN_PACKAGES)
 
+# moto's S3 server for tests/offload; pip runs only when it is missing. Debian's own
+# python3 refuses pip installs (PEP 668) unless told this machine is the test's to break.
 deps-test:
 	@scripts/need.sh $(TEST_PACKAGES)
+	@python3 -c 'import moto.server' 2>/dev/null || { echo "installing: moto[server] (pip)" >&2; \
+	  python3 -m pip install -q --disable-pip-version-check 'moto[server]' 2>/dev/null || \
+	  python3 -m pip install -q --disable-pip-version-check --break-system-packages 'moto[server]'; }
 
 deps-bench:
 	@scripts/need.sh $(BENCH_PACKAGES)
