@@ -31,13 +31,12 @@ bench: deps-bench
 deps-run:
 	@scripts/need.sh $(RUN_PACKAGES)
 
-# moto's S3 server for tests/offload; pip runs only when it is missing. Debian's own
-# python3 refuses pip installs (PEP 668) unless told this machine is the test's to break.
+# From PyPI: moto's S3 server (tests/offload, tests/lambda) and cargo-lambda's Runtime
+# API emulator (tests/lambda); pip runs only for what is missing.
 deps-test:
 	@scripts/need.sh $(TEST_PACKAGES)
-	@python3 -c 'import moto.server' 2>/dev/null || { echo "installing: moto[server] (pip)" >&2; \
-	  python3 -m pip install -q --disable-pip-version-check 'moto[server]' 2>/dev/null || \
-	  python3 -m pip install -q --disable-pip-version-check --break-system-packages 'moto[server]'; }
+	@scripts/need-pip.sh 'python3 -c "import moto.server"' 'moto[server]'
+	@scripts/need-pip.sh 'cargo lambda --help' cargo-lambda
 
 deps-bench:
 	@scripts/need.sh $(BENCH_PACKAGES)

@@ -4,6 +4,8 @@
 
 #[path = "../parity/http.rs"]
 mod http;
+#[path = "../offload/moto.rs"]
+mod moto;
 #[path = "../serve/server.rs"]
 mod server;
 mod watch;
@@ -165,4 +167,38 @@ fn an_init_failure_is_reported_with_its_reason() {
         stderr.contains("failed to start") && stderr.contains("LAMPHP_PHP_FPM"),
         "{stderr}"
     );
+}
+
+#[test]
+fn responses_over_1_mb_go_through_s3_when_a_bucket_is_set() {
+    let s3 = moto::Moto::start();
+    s3.create_bucket("offload");
+    let endpoint = s3.endpoint();
+    let env = [
+        ("LAMPHP_OFFLOAD_BUCKET", "offload"),
+        ("AWS_ENDPOINT_URL_S3", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let s = Server::local(&[], &env);
+    let res = get(&s, "/big.php?mb=3", "");
+    assert_eq!(res.status, 307, "{}", s.log());
+    let location = String::from_utf8(res.header("location").unwrap().to_vec()).unwrap();
+    assert!(location.starts_with(&endpoint), "{location}");
+    let mut fetched = ureq::get(&location)
+        .call()
+        .expect("the presigned URL answers");
+    let body = fetched
+        .body_mut()
+        .with_config()
+        .limit(16 << 20)
+        .read_to_vec()
+        .unwrap();
+    assert_eq!(body.len(), 3 << 20);
+    assert!(body.iter().all(|&b| b == b'x'));
+    // Only GET and HEAD answers can move to S3: a POST's is our 502.
+    let post =
+        b"POST /big.php?mb=3 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    assert_eq!(http::exchange(s.port, post).unwrap().status, 502);
 }

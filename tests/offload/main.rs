@@ -13,78 +13,10 @@ use http::{HeaderMap, HeaderValue};
 use lamphp::lambda::offload::{self, Offload};
 use lamphp::lambda::shrink;
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
-use tempfile::NamedTempFile;
+use std::time::Duration;
 
-const INSTALL: &str = "moto's S3 server is needed: pip install 'moto[server]' (or run `make test`)";
-
-/// A moto server, killed when dropped.
-struct Moto {
-    child: Child,
-    port: u16,
-    log: NamedTempFile,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = free_port();
-        // A file rather than a pipe: moto logs every request, and a pipe nobody reads
-        // would fill and stall it.
-        let log = NamedTempFile::new().expect("creating moto's log file");
-        let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log.reopen().expect("reopening moto's log file"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run python3: {e}; {INSTALL}"));
-        let mut moto = Moto { child, port, log };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto exited ({status}); {INSTALL}\n{}", moto.log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "moto did not listen on port {port} within 30 s\n{}",
-                moto.log()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-        moto
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// moto does not check signatures, so a bare PUT makes a bucket.
-    fn create_bucket(&self, name: &str) {
-        ureq::put(format!("{}/{name}", self.endpoint()))
-            .send_empty()
-            .unwrap_or_else(|e| panic!("creating bucket {name}: {e}\n{}", self.log()));
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    listener.local_addr().expect("reading its address").port()
-}
+mod moto;
+use moto::{free_port, Moto};
 
 /// What the standard chain would find on Lambda, given explicitly.
 fn config(endpoint: &str) -> SdkConfig {

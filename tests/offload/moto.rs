@@ -1,0 +1,75 @@
+//! moto's server mode (PyPI's `moto[server]`) on a free loopback port: an S3-compatible
+//! server for the tests, killed when dropped. Shared by the offload and lambda tests.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+use tempfile::NamedTempFile;
+
+const INSTALL: &str = "moto's S3 server is needed: pip install 'moto[server]' (or run `make test`)";
+
+/// A moto server, killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    log: NamedTempFile,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        // A file rather than a pipe: moto logs every request, and a pipe nobody reads
+        // would fill and stall it.
+        let log = NamedTempFile::new().expect("creating moto's log file");
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.reopen().expect("reopening moto's log file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run python3: {e}; {INSTALL}"));
+        let mut moto = Moto { child, port, log };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto exited ({status}); {INSTALL}\n{}", moto.log());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "moto did not listen on port {port} within 30 s\n{}",
+                moto.log()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        moto
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// moto does not check signatures, so a bare PUT makes a bucket.
+    pub fn create_bucket(&self, name: &str) {
+        ureq::put(format!("{}/{name}", self.endpoint()))
+            .send_empty()
+            .unwrap_or_else(|e| panic!("creating bucket {name}: {e}\n{}", self.log()));
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    listener.local_addr().expect("reading its address").port()
+}
