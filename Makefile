@@ -8,6 +8,9 @@ RUN_PACKAGES := php8.2-fpm php8.2-cli
 TEST_PACKAGES := $(RUN_PACKAGES) nginx curl
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk
 LISTEN ?= 127.0.0.1:8080
+# Seconds each fuzz target runs in `make test` (cargo fuzz: the event decoder, the CGI
+# response parser).
+FUZZ_SECONDS ?= 20
 
 .PHONY: run test lint bench deps-run deps-test
 
@@ -17,11 +20,13 @@ run: deps-run
 	./target/release/bootstrap local --root examples/site --listen $(LISTEN)
 
 test: deps-test lint
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 
 bench: deps-bench
 	benches/run.sh

@@ -1,7 +1,7 @@
 //! The core every front door calls: a [`Request`] in, a response out.
 //!
 //! request → [`uri::normalize`] → [`router::route`] → static file, redirect, error page,
-//! or [`cgi::params`] → [`fastcgi::Client`] → php-fpm → [`cgi::CgiHead`] + streamed body.
+//! or [`cgi::params()`] → [`crate::fastcgi::Client`] → php-fpm → [`cgi::CgiHead`] + streamed body.
 
 use crate::body::Body;
 use crate::docroot::FsDocroot;

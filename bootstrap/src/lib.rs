@@ -4,17 +4,24 @@
 //! # A request's path
 //!
 //! ```text
-//!  HTTP/1.1 (serve) ──> serve ──┐
-//!                               ├─> Request ─> app ─> uri ─> router ──┬─> static_file
-//!                               │   (request,                         ├─> 301 / 403 / 404 (error_page)
-//!                               │    origin)                          └─> cgi::params ─> fastcgi ─> php-fpm
-//!  Response <───────────────────┴──────── front door encodes ────────────── cgi::response <──┘
+//!  HTTP/1.1 (serve) ──────────> serve ──┐
+//!  Lambda event (Runtime API) ─> lambda ─┼─> Request ─> app ─> uri ─> router ──┬─> static_file
+//!    (bootstrap local: an ALB   (event)  │   (request,                         ├─> 301/403/404/405 (error_page)
+//!     emulator in front of it)           │    origin)                          └─> cgi::params ─> fastcgi ─> php-fpm
+//!  Response <────── front door encodes ──┴── (HTTP/1.1; or ALB/API GW JSON, fit to 1 MB) <── cgi::response
 //! ```
 //!
 //! # Modules, in the order a request meets them
 //!
 //! - [`serve`]: the HTTP/1.1 front door (hyper); turns a connection's requests into
 //!   [`request::Request`]s and writes the responses back, streaming.
+//! - [`lambda`]: the Lambda front door: init ([`lambda::config`], [`lambda::init_error`]),
+//!   the Runtime API loop (`lambda_runtime`), events in and out ([`lambda::event`]), the
+//!   deadline ([`lambda::deadline`]), and the ALB's 1 MB ([`lambda::fit`], with
+//!   [`lambda::shrink`] and [`lambda::offload`]); [`lambda::invocation`] ties them up.
+//! - [`local`]: `bootstrap local`: builds ALB events from HTTP ([`local::alb`]) and serves
+//!   them to this binary's own Lambda loop through a Runtime API endpoint
+//!   ([`local::runtime_api`]).
 //! - [`request`]: the front-door-neutral request: raw path and query, headers in
 //!   order, `$host`; malformed requests are refused here with a 400.
 //! - [`origin`]: REMOTE_ADDR, SERVER_PORT, REQUEST_SCHEME, HTTPS: from the socket, or from
@@ -27,13 +34,13 @@
 //!   function over a [`router::Docroot`]; [`docroot`] is the one on disk.
 //! - [`static_file`]: files as nginx's static module sends them (MIME types, ETag,
 //!   conditional and range requests, streamed).
-//! - [`cgi`]: pure: the FastCGI params PHP receives ([`cgi::params`]) and the parsing of
+//! - [`cgi`]: pure: the FastCGI params PHP receives ([`cgi::params()`]) and the parsing of
 //!   the CGI response head ([`cgi::response`]).
 //! - [`fastcgi`]: the wire format ([`fastcgi::record`]) and the pooled keep-alive client
 //!   ([`fastcgi::client`]).
 //! - [`fpm`]: supervises php-fpm: finds it, configures it, starts it, restarts it when
 //!   it dies, drains its logs, stops it.
-//! - [`error_page`]: nginx-shaped error pages; [`body`]: the response body type.
+//! - [`error_page`]: nginx's pages and status lines; [`body`]: the response body type.
 //! - [`logging`], [`signals`]: process plumbing for the binary.
 
 pub mod app;
