@@ -67,20 +67,9 @@ fn a_request_past_the_deadline_gets_504_in_time_and_php_fpm_is_restarted() {
 #[test]
 fn a_crashing_worker_gives_502_once_and_the_next_invocation_works() {
     let s = Server::local(&[], &[]);
-    let mark = std::env::temp_dir().join(format!(
-        "lamphp-lambda-crash-{}-{}",
-        std::process::id(),
-        server::unique()
-    ));
-    assert_eq!(s.get(&format!("/crash.php?mark={}", mark.display())).0, 502);
-    let runs = std::fs::read_to_string(&mark).unwrap_or_default();
-    let _ = std::fs::remove_file(&mark);
-    assert_eq!(
-        runs.lines().count(),
-        1,
-        "PHP ran the request {} times",
-        runs.lines().count()
-    );
+    let (status, runs) = s.crash();
+    assert_eq!(status, 502);
+    assert_eq!(runs, 1, "PHP ran the request {runs} times");
     assert_eq!(s.get("/hello.php").0, 200);
 }
 

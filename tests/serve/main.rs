@@ -101,21 +101,9 @@ fn php_fpm_stops_a_script_we_stopped_waiting_for() {
 #[test]
 fn a_crashing_worker_gives_502_runs_once_and_serving_goes_on() {
     let s = Server::start(&[]);
-    let mark = std::env::temp_dir().join(format!(
-        "lamphp-crash-{}-{}",
-        std::process::id(),
-        server::unique()
-    ));
-    let (status, _) = s.get(&format!("/crash.php?mark={}", mark.display()));
+    let (status, runs) = s.crash();
     assert_eq!(status, 502);
-    let runs = std::fs::read_to_string(&mark).unwrap_or_default();
-    let _ = std::fs::remove_file(&mark);
-    assert_eq!(
-        runs.lines().count(),
-        1,
-        "PHP ran the request {} times",
-        runs.lines().count()
-    );
+    assert_eq!(runs, 1, "PHP ran the request {runs} times");
     for _ in 0..4 {
         assert_eq!(s.get("/hello.php").0, 200);
     }

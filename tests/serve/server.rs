@@ -116,6 +116,17 @@ impl Server {
         (res.status, res.body)
     }
 
+    /// Have `crash.php` kill its worker mid-request: (the status answered, how many times
+    /// PHP ran the request, counted by the marks it leaves).
+    pub fn crash(&self) -> (u16, usize) {
+        let mark =
+            std::env::temp_dir().join(format!("lamphp-crash-{}-{}", std::process::id(), unique()));
+        let (status, _) = self.get(&format!("/crash.php?mark={}", mark.display()));
+        let runs = std::fs::read_to_string(&mark).unwrap_or_default();
+        let _ = std::fs::remove_file(&mark);
+        (status, runs.lines().count())
+    }
+
     /// The php-fpm master: the bootstrap's child process (any of its threads may have
     /// spawned it, so every thread's `children` list is read). None while restarting.
     pub fn fpm_master(&self) -> Option<u32> {
