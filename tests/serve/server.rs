@@ -119,6 +119,9 @@ impl Server {
     /// Have `crash.php` kill its worker mid-request: (the status answered, how many times
     /// PHP ran the request, counted by the marks it leaves).
     pub fn crash(&self) -> (u16, usize) {
+        // A request first, so the crash meets a kept-alive connection: the case where a
+        // dead worker and a recycled one look alike.
+        assert_eq!(self.get("/hello.php").0, 200);
         let mark =
             std::env::temp_dir().join(format!("lamphp-crash-{}-{}", std::process::id(), unique()));
         let (status, _) = self.get(&format!("/crash.php?mark={}", mark.display()));

@@ -3,11 +3,16 @@
 //! php-fpm binds a worker to a connection for as long as the connection stays open, so
 //! an idle pooled connection holds a worker hostage. We therefore never open more
 //! connections than php-fpm has workers (a semaphore), or a request could wait forever
-//! for a worker that an idle connection of ours keeps. A worker recycled by
-//! `pm.max_requests` closes its connection after its last response; pooled connections
-//! are checked before reuse, and a reused connection that dies before sending a byte is
-//! retried once on a fresh one when the request has no body (no byte of it was
-//! consumed, so nothing is lost and PHP never saw the request).
+//! for a worker that an idle connection of ours keeps.
+//!
+//! A worker recycled by `pm.max_requests` ends its connection after its last response:
+//! it shuts down its side, then reads and discards whatever we send until we close
+//! (php-src `fcgi_close`). Pooled connections are checked before reuse, but a request
+//! can still go out in the moment before that shutdown arrives. A request is never sent
+//! to PHP twice, so a connection that ends before answering is retried only when it is
+//! certain PHP never ran the request: the peer ended without a byte, is still reading
+//! (a crashed worker's socket is gone: writing to it fails), and the request has no
+//! body we would have to send again.
 //!
 //! Each request runs in its own task, which writes the request body while reading the
 //! response: a script may print more than a socket buffer before it reads its input.
@@ -166,6 +171,24 @@ fn is_open(conn: &UnixStream) -> bool {
     n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
 }
 
+/// Whether the peer of a connection that sent us EOF still reads what we write: a
+/// recycled worker draining its socket (it never ran what we sent), rather than a worker
+/// that died (its socket is closed, and a write fails with EPIPE).
+fn draining(conn: &UnixStream) -> bool {
+    let byte = 0u8;
+    // SAFETY: a one-byte send from a valid buffer on a socket we own; MSG_NOSIGNAL so a
+    // closed peer is an error, not a signal.
+    let sent = unsafe {
+        libc::send(
+            conn.as_raw_fd(),
+            (&byte as *const u8).cast(),
+            1,
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
+    sent == 1
+}
+
 fn stream_body(rx: mpsc::Receiver<io::Result<Bytes>>) -> Body {
     let frames = futures_util::stream::unfold(rx, |mut rx| async move {
         let item = rx.recv().await?;
@@ -215,10 +238,15 @@ impl Job {
             match result {
                 Ok(Outcome::Done) => return self.client.release(conn),
                 Ok(Outcome::Abandoned) => return,
-                Err(e @ (FastCgiError::Closed | FastCgiError::Io(_)))
-                    if reused && !got_bytes && replayable && !retried && head_tx.is_some() =>
+                Err(FastCgiError::Closed)
+                    if reused
+                        && !got_bytes
+                        && replayable
+                        && !retried
+                        && head_tx.is_some()
+                        && draining(&conn) =>
                 {
-                    tracing::debug!(request = %self.request_id, "pooled php-fpm connection was closed ({e}); retrying on a new one");
+                    tracing::debug!(request = %self.request_id, "a recycled php-fpm worker discarded the request unread; sending it on a new connection");
                     retried = true;
                 }
                 Err(e) => break e,
