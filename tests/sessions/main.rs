@@ -1,0 +1,465 @@
+//! PHP sessions in DynamoDB, against moto's DynamoDB server: two `bootstrap serve`
+//! instances, each with its own runtime dir and /tmp, share sessions through one table.
+
+#[path = "../offload/moto.rs"]
+mod moto;
+
+use moto::Moto;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const TABLE: &str = "sessions";
+
+fn docroot() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sessions/docroot")
+}
+
+/// One low-level DynamoDB call, as the SDKs make it (moto checks no signature, but reads
+/// the region from the credential scope).
+fn dynamodb(endpoint: &str, op: &str, body: Value) -> Value {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut res = agent
+        .post(endpoint)
+        .header("X-Amz-Target", format!("DynamoDB_20120810.{op}"))
+        .header("Content-Type", "application/x-amz-json-1.0")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
+        )
+        .send(body.to_string())
+        .unwrap_or_else(|e| panic!("DynamoDB {op}: {e}"));
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string().unwrap();
+    assert_eq!(status, 200, "DynamoDB {op}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn create_table(moto: &Moto) {
+    dynamodb(
+        &moto.endpoint(),
+        "CreateTable",
+        json!({
+            "TableName": TABLE,
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        }),
+    );
+}
+
+/// The stored item, `Value::Null` if there is none.
+fn item(moto: &Moto, id: &str) -> Value {
+    let out = dynamodb(
+        &moto.endpoint(),
+        "GetItem",
+        json!({"TableName": TABLE, "Key": {"id": {"S": id}}, "ConsistentRead": true}),
+    );
+    out.get("Item").cloned().unwrap_or(Value::Null)
+}
+
+/// A `bootstrap serve` with sessions in `endpoint`'s table, its own runtime dir and /tmp.
+struct Site {
+    child: Child,
+    port: u16,
+    log: Arc<Mutex<String>>,
+    _dirs: tempfile::TempDir,
+}
+
+impl Site {
+    fn start(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Site {
+        assert!(
+            ["/usr/sbin/php-fpm8.2", "/usr/sbin/php-fpm"]
+                .iter()
+                .any(|p| Path::new(p).exists()),
+            "php-fpm is missing: apt-get install php8.2-fpm (or run `make test`)"
+        );
+        let dirs = tempfile::Builder::new()
+            .prefix("lps")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let tmp = dirs.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+            .arg("serve")
+            .arg("--root")
+            .arg(docroot())
+            .args(["--listen", "127.0.0.1:0", "--workers", "4"])
+            .args(args)
+            .env("LAMPHP_RUNTIME_DIR", dirs.path().join("run"))
+            .env("TMPDIR", &tmp)
+            .env("LAMPHP_LOG", "info")
+            .env("LAMPHP_SESSION_TABLE", TABLE)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning bootstrap");
+        let log = Arc::new(Mutex::new(String::new()));
+        capture(child.stdout.take().unwrap(), log.clone());
+        capture(child.stderr.take().unwrap(), log.clone());
+        let mut site = Site {
+            child,
+            port: 0,
+            log,
+            _dirs: dirs,
+        };
+        let line = site.wait_for_log("serving ", Duration::from_secs(20));
+        let addr = line.rsplit("http://").next().unwrap();
+        let addr = addr.split_whitespace().next().unwrap();
+        site.port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        site
+    }
+
+    fn wait_for_log(&mut self, needle: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(line) = self.log().lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("bootstrap exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no {needle:?} in the log:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// GET `path` with the session cookie `sid`; (status, body, the new session id if
+    /// one was set).
+    fn get(&self, path: &str, sid: Option<&str>) -> (u16, String, Option<String>) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let mut req = agent.get(format!("http://127.0.0.1:{}{path}", self.port));
+        if let Some(sid) = sid {
+            req = req.header("Cookie", format!("PHPSESSID={sid}"));
+        }
+        let mut res = req.call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let cookie = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("PHPSESSID="))
+            .map(|v| v.split(';').next().unwrap().to_owned());
+        let status = res.status().as_u16();
+        let body = res.body_mut().read_to_string().unwrap();
+        (status, body, cookie)
+    }
+
+    /// GET that must answer 200.
+    fn ok(&self, path: &str, sid: Option<&str>) -> (String, Option<String>) {
+        let (status, body, cookie) = self.get(path, sid);
+        assert_eq!(status, 200, "GET {path}: {body}\n{}", self.log());
+        (body, cookie)
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn capture(stream: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut log = log.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+}
+
+/// moto and two instances on its table.
+fn setup(args: &[&str], env: &[(&str, &str)]) -> (Moto, Site, Site) {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let a = Site::start(&moto.endpoint(), args, env);
+    let b = Site::start(&moto.endpoint(), args, env);
+    (moto, a, b)
+}
+
+#[test]
+fn a_session_written_through_one_instance_is_read_through_another() {
+    let (moto, a, b) = setup(&[], &[]);
+    let (body, sid) = a.ok("/counter.php", None);
+    assert_eq!(body, "1");
+    let sid = sid.expect("a session cookie");
+    assert_eq!(a.ok("/counter.php", Some(&sid)).0, "2");
+    assert_eq!(b.ok("/show.php", Some(&sid)).0, r#"{"n":2}"#);
+    assert_eq!(b.ok("/counter.php", Some(&sid)).0, "3");
+    assert_eq!(a.ok("/show.php", Some(&sid)).0, r#"{"n":3}"#);
+
+    // The SDK for PHP's schema: `<name>_<id>`, data as S, expires in epoch seconds, and
+    // no lock left behind.
+    let stored = item(&moto, &format!("PHPSESSID_{sid}"));
+    assert_eq!(stored["data"]["S"], "n|i:3;", "{stored}");
+    let expires: u64 = stored["expires"]["N"].as_str().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        expires > now + 1000 && expires <= now + 1440 + 5,
+        "{stored}"
+    );
+    assert!(stored.get("lock_owner").is_none(), "{stored}");
+    assert!(stored.get("lock").is_none(), "{stored}");
+
+    // Not UTF-8: stored as B, read back intact.
+    let (_, bin) = a.ok("/binary.php?set=1", None);
+    let bin = bin.unwrap();
+    assert_eq!(b.ok("/binary.php", Some(&bin)).0, "ff00fe");
+    assert!(item(&moto, &format!("PHPSESSID_{bin}"))["data"]["B"].is_string());
+
+    // A request that only reads leaves a fresh item unwritten (no new expires).
+    let before = item(&moto, &format!("PHPSESSID_{sid}"));
+    b.ok("/show.php", Some(&sid));
+    assert_eq!(item(&moto, &format!("PHPSESSID_{sid}")), before);
+}
+
+#[test]
+fn fifty_concurrent_increments_over_two_instances_end_at_fifty() {
+    let (moto, a, b) = setup(&[], &[("LAMPHP_SESSION_LOCK_WAIT", "60")]);
+    let (_, sid) = a.ok("/show.php?start", None);
+    // show.php starts a session without data; the first counter creates it.
+    let sid = sid.expect("a session cookie");
+    let sites = [&a, &b];
+    thread::scope(|scope| {
+        for t in 0..10 {
+            let site = sites[t % 2];
+            let sid = &sid;
+            scope.spawn(move || {
+                for _ in 0..5 {
+                    site.ok("/counter.php", Some(sid));
+                }
+            });
+        }
+    });
+    assert_eq!(b.ok("/show.php", Some(&sid)).0, r#"{"n":50}"#);
+    assert_eq!(
+        item(&moto, &format!("PHPSESSID_{sid}"))["data"]["S"],
+        "n|i:50;"
+    );
+}
+
+#[test]
+fn a_lock_left_by_a_killed_instance_lapses_at_its_lease() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    // A's lease: its 3 s timeout plus 2 s for php-fpm to stop the script.
+    let mut a = Site::start(&moto.endpoint(), &["--timeout", "3"], &[]);
+    let b = Site::start(&moto.endpoint(), &[], &[("LAMPHP_SESSION_LOCK_WAIT", "1")]);
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    let key = format!("PHPSESSID_{sid}");
+    let port = a.port;
+    let holder = {
+        let sid = sid.clone();
+        thread::spawn(move || {
+            let req = format!(
+                "GET /hold.php?s=20 HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\n\r\n"
+            );
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::io::Write::write_all(&mut stream, req.as_bytes()).unwrap();
+            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+        })
+    };
+    let start = Instant::now();
+    while item(&moto, &key).get("lock_owner").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "hold.php never locked"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let locked_at = Instant::now();
+    assert_eq!(item(&moto, &key)["lock"]["N"], "1", "the SDK's lock flag");
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+
+    // B waits 1 s, then says why instead of starting an empty session.
+    let (status, body, _) = b.get("/counter.php", Some(&sid));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("locked by another request"), "{body}");
+    assert!(b.log().contains("stayed locked"), "{}", b.log());
+
+    // Once the lease is over, B proceeds with the data as stored.
+    let body = loop {
+        let (status, body, _) = b.get("/counter.php", Some(&sid));
+        if status == 200 {
+            break body;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            locked_at.elapsed() < Duration::from_secs(15),
+            "the lock did not lapse: {body}"
+        );
+    };
+    assert!(
+        locked_at.elapsed() >= Duration::from_secs(3),
+        "the lock lapsed before its lease"
+    );
+    assert_eq!(body, "2");
+    assert_eq!(b.ok("/show.php", Some(&sid)).0, r#"{"n":2}"#);
+    holder.join().unwrap();
+}
+
+/// A TCP proxy in front of moto that the test can cut: new connections are refused
+/// and open ones dropped, as if DynamoDB were unreachable.
+struct Proxy {
+    port: u16,
+    down: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (down2, open2) = (down.clone(), open.clone());
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if down2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let mut list = open2.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, down, open }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            for stream in self.open.lock().unwrap().drain(..) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+#[test]
+fn dynamodb_unreachable_is_a_clear_503_and_nothing_is_overwritten() {
+    let moto = Moto::start();
+    create_table(&moto);
+    let proxy = Proxy::start(moto.port);
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    let a = Site::start(&endpoint, &[], &[]);
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    for want in ["2", "3"] {
+        assert_eq!(a.ok("/counter.php", Some(&sid)).0, want);
+    }
+    let key = format!("PHPSESSID_{sid}");
+    let stored = item(&moto, &key);
+
+    proxy.set_down(true);
+    let started = Instant::now();
+    let (status, body, _) = a.get("/counter.php", Some(&sid));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("DynamoDB could not be reached"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the 503 took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        a.log().contains("DynamoDB could not be reached"),
+        "no log line:\n{}",
+        a.log()
+    );
+    // A new visitor is refused too, rather than given a session that cannot be kept.
+    assert_eq!(a.get("/counter.php", None).0, 503);
+    assert_eq!(item(&moto, &key), stored, "the stored session changed");
+
+    proxy.set_down(false);
+    assert_eq!(a.ok("/counter.php", Some(&sid)).0, "4");
+}
+
+#[test]
+fn strict_mode_regenerate_and_destroy() {
+    let (moto, a, b) = setup(&[], &[]);
+    // Strict mode: an id nobody issued is replaced.
+    let (body, cookie) = a.ok("/strict.php", Some("unknownsessionid0123456789"));
+    assert_ne!(body, "unknownsessionid0123456789");
+    assert_eq!(cookie.as_deref(), Some(body.as_str()));
+    assert_eq!(
+        item(&moto, "PHPSESSID_unknownsessionid0123456789"),
+        Value::Null
+    );
+    // ... and a known one is kept.
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    let (body, cookie) = b.ok("/strict.php", Some(&sid));
+    assert_eq!(body, sid);
+    assert_eq!(cookie, None);
+
+    // session_regenerate_id(true): the data moves to the new id, the old item goes.
+    let (new, cookie) = b.ok("/regenerate.php", Some(&sid));
+    assert_ne!(new, sid);
+    assert_eq!(cookie.as_deref(), Some(new.as_str()));
+    assert_eq!(item(&moto, &format!("PHPSESSID_{sid}")), Value::Null);
+    assert_eq!(a.ok("/counter.php", Some(&new)).0, "2");
+
+    // session_destroy deletes the item.
+    a.ok("/destroy.php", Some(&new));
+    assert_eq!(item(&moto, &format!("PHPSESSID_{new}")), Value::Null);
+    assert_eq!(b.ok("/show.php", Some(&new)).0, "[]");
+}
+
+#[test]
+fn with_locking_off_sessions_still_travel_between_instances() {
+    let (moto, a, b) = setup(&[], &[("LAMPHP_SESSION_LOCKING", "off")]);
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    assert_eq!(b.ok("/counter.php", Some(&sid)).0, "2");
+    let stored = item(&moto, &format!("PHPSESSID_{sid}"));
+    assert_eq!(stored["data"]["S"], "n|i:2;");
+    assert!(stored.get("lock_owner").is_none(), "{stored}");
+}
