@@ -77,6 +77,23 @@ struct Site {
 
 impl Site {
     fn start(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Site {
+        let args = [&["serve", "--workers", "4"], args].concat();
+        Site::launch(endpoint, &docroot(), &args, env, "serving ")
+    }
+
+    /// `bootstrap local`: the ALB emulator in front of the Lambda loop.
+    fn local(endpoint: &str, args: &[&str]) -> Site {
+        let args = [&["local"], args].concat();
+        Site::launch(endpoint, &docroot(), &args, &[], "ALB emulator on ")
+    }
+
+    fn launch(
+        endpoint: &str,
+        root: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        ready: &str,
+    ) -> Site {
         assert!(
             ["/usr/sbin/php-fpm8.2", "/usr/sbin/php-fpm"]
                 .iter()
@@ -89,14 +106,26 @@ impl Site {
             .unwrap();
         let tmp = dirs.path().join("tmp");
         std::fs::create_dir(&tmp).unwrap();
+        // Debian's php.ini keeps file sessions in /var/lib/php/sessions, which two
+        // instances on one machine would share; give each its own, as each sandbox or
+        // container has its own disk.
+        let ini = dirs.path().join("ini");
+        std::fs::create_dir(&ini).unwrap();
+        std::fs::write(
+            ini.join("sessions.ini"),
+            format!("session.save_path = \"{}\"\n", tmp.display()),
+        )
+        .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
-            .arg("serve")
+            .args(&args[..1])
             .arg("--root")
-            .arg(docroot())
-            .args(["--listen", "127.0.0.1:0", "--workers", "4"])
-            .args(args)
+            .arg(root)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&args[1..])
             .env("LAMPHP_RUNTIME_DIR", dirs.path().join("run"))
             .env("TMPDIR", &tmp)
+            // A leading ':' keeps the default scan dir (the extensions) and adds ours.
+            .env("PHP_INI_SCAN_DIR", format!(":{}", ini.display()))
             .env("LAMPHP_LOG", "info")
             .env("LAMPHP_SESSION_TABLE", TABLE)
             .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
@@ -118,7 +147,7 @@ impl Site {
             log,
             _dirs: dirs,
         };
-        let line = site.wait_for_log("serving ", Duration::from_secs(20));
+        let line = site.wait_for_log(ready, Duration::from_secs(20));
         let addr = line.rsplit("http://").next().unwrap();
         let addr = addr.split_whitespace().next().unwrap();
         site.port = addr.rsplit(':').next().unwrap().parse().unwrap();
@@ -462,4 +491,221 @@ fn with_locking_off_sessions_still_travel_between_instances() {
     let stored = item(&moto, &format!("PHPSESSID_{sid}"));
     assert_eq!(stored["data"]["S"], "n|i:2;");
     assert!(stored.get("lock_owner").is_none(), "{stored}");
+}
+
+#[test]
+fn lambda_mode_shares_sessions_and_leases_end_at_the_invocation_deadline() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let serve = Site::start(&moto.endpoint(), &[], &[]);
+    let lambda = Site::local(&moto.endpoint(), &["--function-timeout", "7"]);
+    let (_, sid) = serve.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    assert_eq!(lambda.ok("/counter.php", Some(&sid)).0, "2");
+    assert_eq!(serve.ok("/show.php", Some(&sid)).0, r#"{"n":2}"#);
+
+    // While a Lambda request holds the lock, its lease is the invocation's deadline
+    // (7 s), not serve's timeout.
+    let key = format!("PHPSESSID_{sid}");
+    let port = lambda.port;
+    let holder = {
+        let sid = sid.clone();
+        thread::spawn(move || {
+            let req = format!(
+                "GET /hold.php?s=2 HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\nConnection: close\r\n\r\n"
+            );
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::io::Write::write_all(&mut stream, req.as_bytes()).unwrap();
+            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+        })
+    };
+    let start = Instant::now();
+    let locked = loop {
+        let stored = item(&moto, &key);
+        if stored.get("lock_owner").is_some() {
+            break stored;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "hold.php never locked"
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    let lease: u64 = locked["lock_expires"]["N"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        lease > now && lease <= now + 7_500,
+        "lease ends {} ms from now",
+        lease as i64 - now as i64
+    );
+    holder.join().unwrap();
+    assert_eq!(
+        serve.ok("/show.php", Some(&sid)).0,
+        r#"{"n":2,"held":true}"#
+    );
+}
+
+/// A browser's cookie jar over ureq, redirects not followed.
+#[derive(Default)]
+struct Browser {
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn fetch(&mut self, site: &Site, path: &str, form: Option<&str>) -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let url = format!("http://127.0.0.1:{}{path}", site.port);
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut res = match form {
+            Some(form) => agent
+                .post(&url)
+                .header("Cookie", &cookie)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(form),
+            None => agent.get(&url).header("Cookie", &cookie).call(),
+        }
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        for set in res.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if value != "deleted" && !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        let status = res.status().as_u16();
+        (status, res.body_mut().read_to_string().unwrap())
+    }
+}
+
+/// A writable copy of Debian's DokuWiki in `dir`: the code from /usr/share/dokuwiki,
+/// its config (/etc/dokuwiki) and data (/var/lib/dokuwiki) copied beside it, and one
+/// user, alice. Returns the docroot.
+fn dokuwiki(dir: &Path) -> PathBuf {
+    assert!(
+        Path::new("/usr/share/dokuwiki/doku.php").exists(),
+        "DokuWiki is missing: apt-get install dokuwiki (or run `make test`)"
+    );
+    let run = |args: &[&str]| {
+        let status = Command::new(args[0]).args(&args[1..]).status().unwrap();
+        assert!(status.success(), "{args:?}: {status}");
+    };
+    let site = dir.join("site");
+    let conf = dir.join("conf");
+    let data = dir.join("data");
+    let (s, c, d) = (
+        site.to_str().unwrap(),
+        conf.to_str().unwrap(),
+        data.to_str().unwrap(),
+    );
+    run(&["cp", "-rL", "/usr/share/dokuwiki", s]);
+    run(&["cp", "-r", "/etc/dokuwiki", c]);
+    run(&["cp", "-r", "/var/lib/dokuwiki/data", d]);
+    let write = |path: PathBuf, text: String| {
+        let _ = std::fs::remove_file(&path);
+        std::fs::write(&path, text).unwrap();
+    };
+    write(
+        site.join("inc/preload.php"),
+        format!("<?php\ndefine('DOKU_CONF', '{c}/');\n"),
+    );
+    // securecookie would put the server's port in the session's key, and the two
+    // instances listen on two ports (behind a load balancer they share one).
+    write(
+        conf.join("local.php"),
+        format!(
+            "<?php\n$conf['savedir'] = '{d}';\n$conf['useacl'] = 1;\n\
+             $conf['authtype'] = 'authplain';\n$conf['superuser'] = '@admin';\n\
+             $conf['securecookie'] = 0;\n"
+        ),
+    );
+    write(
+        conf.join("acl.auth.php"),
+        "*\t@ALL\t1\n*\t@user\t8\n".to_owned(),
+    );
+    let hash = Command::new("php")
+        .args(["-r", "echo password_hash('secret123', PASSWORD_BCRYPT);"])
+        .output()
+        .expect("php-cli is needed: apt-get install php8.2-cli");
+    write(
+        conf.join("users.auth.php"),
+        format!(
+            "alice:{}:Alice Liddell:alice@example.com:admin,user\n",
+            String::from_utf8(hash.stdout).unwrap()
+        ),
+    );
+    site
+}
+
+/// Log in to DokuWiki through one instance, then load a page through another with the
+/// same cookies: (whether it shows alice logged in, the page, B's log).
+fn dokuwiki_login_then_switch(env: &[(&str, &str)]) -> (bool, String, String) {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let dirs = tempfile::tempdir().unwrap();
+    let (one, two) = (dirs.path().join("a"), dirs.path().join("b"));
+    std::fs::create_dir(&one).unwrap();
+    std::fs::create_dir(&two).unwrap();
+    let args = ["serve", "--workers", "2"];
+    // Each instance has its own copy: its own data dir, cookie salt, /tmp.
+    let a = Site::launch(&moto.endpoint(), &dokuwiki(&one), &args, env, "serving ");
+    let b = Site::launch(&moto.endpoint(), &dokuwiki(&two), &args, env, "serving ");
+
+    let mut browser = Browser::default();
+    let (status, page) = browser.fetch(&a, "/doku.php?id=start&do=login", None);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("name=\"u\""), "no login form:\n{page}");
+    let (status, page) = browser.fetch(
+        &a,
+        "/doku.php?id=start",
+        Some("do=login&id=start&sectok=&u=alice&p=secret123"),
+    );
+    assert_eq!(
+        status,
+        302,
+        "the login was not accepted:\n{page}\n{}",
+        a.log()
+    );
+    let (_, page) = browser.fetch(&a, "/doku.php?id=start", None);
+    assert!(
+        page.contains("Alice Liddell"),
+        "not logged in on A:\n{page}"
+    );
+
+    let (status, page) = browser.fetch(&b, "/doku.php?id=start", None);
+    assert_eq!(status, 200, "{page}");
+    let logged_in = page.contains("Alice Liddell") && page.contains("do=logout");
+    (logged_in, page, b.log())
+}
+
+#[test]
+fn a_dokuwiki_login_survives_a_switch_of_instance() {
+    let (logged_in, page, log) = dokuwiki_login_then_switch(&[]);
+    assert!(logged_in, "the login did not reach B:\n{page}\n{log}");
+}
+
+#[test]
+fn without_a_table_php_keeps_its_own_sessions_and_the_login_stays_behind() {
+    let (logged_in, page, _) = dokuwiki_login_then_switch(&[("LAMPHP_SESSION_TABLE", "")]);
+    assert!(
+        !logged_in,
+        "B knew the login without a shared table:\n{page}"
+    );
 }
