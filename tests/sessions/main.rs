@@ -452,6 +452,51 @@ fn dynamodb_unreachable_is_a_clear_503_and_nothing_is_overwritten() {
 }
 
 #[test]
+fn dynamodb_lost_between_read_and_write_leaves_the_stored_session_as_it_was() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let proxy = Proxy::start(moto.port);
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    // Lease: the 3 s timeout plus 2 s.
+    let mut a = Site::start(&endpoint, &["--timeout", "3"], &[]);
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    let key = format!("PHPSESSID_{sid}");
+    let slow = {
+        let port = a.port;
+        let sid = sid.clone();
+        thread::spawn(move || {
+            let req = format!(
+                "GET /slow_counter.php?s=2 HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\nConnection: close\r\n\r\n"
+            );
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::io::Write::write_all(&mut stream, req.as_bytes()).unwrap();
+            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+        })
+    };
+    let start = Instant::now();
+    while item(&moto, &key).get("lock_owner").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never locked");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let locked_at = Instant::now();
+    proxy.set_down(true);
+    slow.join().unwrap();
+    // The write's retries may outlast the request (a 504 at 3 s); its error is logged.
+    a.wait_for_log("DynamoDB could not be reached", Duration::from_secs(10));
+    proxy.set_down(false);
+    let stored = item(&moto, &key);
+    assert_eq!(stored["data"]["S"], "n|i:1;", "{stored}");
+    assert!(stored.get("lock_owner").is_some(), "{stored}");
+
+    // The lock the failed write could not release lapses at its lease; the next
+    // request sees the data as stored before.
+    assert_eq!(a.ok("/counter.php", Some(&sid)).0, "2");
+    assert!(locked_at.elapsed() >= Duration::from_secs(3));
+    assert_eq!(item(&moto, &key)["data"]["S"], "n|i:2;");
+}
+
+#[test]
 fn strict_mode_regenerate_and_destroy() {
     let (moto, a, b) = setup(&[], &[]);
     // Strict mode: an id nobody issued is replaced.
