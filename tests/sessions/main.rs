@@ -497,6 +497,29 @@ fn dynamodb_lost_between_read_and_write_leaves_the_stored_session_as_it_was() {
 }
 
 #[test]
+fn the_sites_own_auto_prepend_file_still_runs() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let ini = tempfile::tempdir().unwrap();
+    let prepend =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sessions/prepend/site_prepend.php");
+    std::fs::write(
+        ini.path().join("prepend.ini"),
+        format!("auto_prepend_file = \"{}\"\n", prepend.display()),
+    )
+    .unwrap();
+    let scan = format!(":{}", ini.path().display());
+    let a = Site::start(&moto.endpoint(), &[], &[("PHP_INI_SCAN_DIR", &scan)]);
+    let b = Site::start(&moto.endpoint(), &[], &[("PHP_INI_SCAN_DIR", &scan)]);
+    let (body, sid) = a.ok("/prepended.php", None);
+    assert_eq!(body, "site prepend ran 1");
+    assert_eq!(
+        b.ok("/prepended.php", sid.as_deref()).0,
+        "site prepend ran 2"
+    );
+}
+
+#[test]
 fn strict_mode_regenerate_and_destroy() {
     let (moto, a, b) = setup(&[], &[]);
     // Strict mode: an id nobody issued is replaced.
