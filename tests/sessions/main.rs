@@ -519,6 +519,67 @@ fn the_sites_own_auto_prepend_file_still_runs() {
     );
 }
 
+/// A DynamoDB endpoint that throttles every request; counts them.
+fn throttling_endpoint() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let counter = counter.clone();
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let json = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
+                    let response = format!(
+                        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{json}",
+                        json.len()
+                    );
+                    if std::io::Write::write_all(&mut &stream, response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}"), count)
+}
+
+#[test]
+fn throttling_is_retried_a_bounded_number_of_times_then_a_503() {
+    let (endpoint, count) = throttling_endpoint();
+    let a = Site::start(&endpoint, &[], &[]);
+    let started = Instant::now();
+    let (status, body, _) = a.get("/counter.php", Some("somesessionid"));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("throttled"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 3, "attempts for one read");
+}
+
 #[test]
 fn strict_mode_regenerate_and_destroy() {
     let (moto, a, b) = setup(&[], &[]);
