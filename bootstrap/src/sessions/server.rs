@@ -79,10 +79,9 @@ async fn connection(stream: UnixStream, sessions: Arc<Sessions>) {
 
 async fn handle(sessions: &Sessions, state: &mut Option<Read>, request: Request) -> Response {
     let result = match request {
-        Request::Read { name, id, lifetime } => {
-            let _ = lifetime;
-            read(sessions, state, item_id(&name, &id)).await
-        }
+        // The lifetime matters only when writing: a new lock-only item expires with its
+        // lease.
+        Request::Read { name, id, .. } => read(sessions, state, item_id(&name, &id)).await,
         Request::Write {
             name,
             id,
