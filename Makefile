@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 RUN_PACKAGES := php8.2-fpm php8.2-cli
-TEST_PACKAGES := $(RUN_PACKAGES) nginx curl
+TEST_PACKAGES := $(RUN_PACKAGES) nginx curl dokuwiki
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk
 LISTEN ?= 127.0.0.1:8080
 # Seconds each fuzz target runs in `make test` (cargo fuzz: the event decoder, the CGI

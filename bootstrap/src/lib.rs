@@ -41,6 +41,8 @@
 //! - [`fpm`]: supervises php-fpm: finds it, configures it, starts it, restarts it when
 //!   it dies, drains its logs, stops it.
 //! - [`error_page`]: nginx's pages and status lines; [`body`]: the response body type.
+//! - [`sessions`]: PHP sessions in DynamoDB (`LAMPHP_SESSION_TABLE`): a Unix socket the
+//!   PHP session handler prepended to every script talks to, locks with a lease.
 //! - [`logging`], [`signals`]: process plumbing for the binary.
 
 pub mod app;
@@ -57,6 +59,7 @@ pub mod origin;
 pub mod request;
 pub mod router;
 pub mod serve;
+pub mod sessions;
 pub mod signals;
 pub mod static_file;
 pub mod uri;

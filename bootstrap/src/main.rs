@@ -11,6 +11,7 @@ use lamphp::fpm::{Fpm, FpmConfig};
 use lamphp::lambda::LambdaSettings;
 use lamphp::local::LocalSettings;
 use lamphp::origin::TrustedProxies;
+use lamphp::sessions::SessionSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -107,6 +108,15 @@ struct PhpArgs {
     /// Private directory for php-fpm's configuration and socket.
     #[arg(long, env = "LAMPHP_RUNTIME_DIR")]
     runtime_dir: Option<PathBuf>,
+    /// DynamoDB table for PHP sessions (default: PHP's own handler, files in /tmp).
+    #[arg(long, env = "LAMPHP_SESSION_TABLE")]
+    session_table: Option<String>,
+    /// Lock sessions as PHP's file handler does: on or off.
+    #[arg(long, env = "LAMPHP_SESSION_LOCKING")]
+    session_locking: Option<String>,
+    /// Seconds a request waits for a session another request has locked.
+    #[arg(long, env = "LAMPHP_SESSION_LOCK_WAIT", default_value_t = 10)]
+    session_lock_wait: u64,
 }
 
 impl PhpArgs {
@@ -121,6 +131,20 @@ impl PhpArgs {
             ini: Vec::new(),
             terminate_after,
         }
+    }
+
+    /// The session settings, if a table is configured; `timeout` is what a request's
+    /// lease lasts when no deadline is set.
+    fn sessions(&self, timeout: Duration) -> Result<Option<SessionSettings>> {
+        let Some(table) = self.session_table.clone().filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        Ok(Some(SessionSettings {
+            table,
+            locking: lamphp::sessions::locking_from(self.session_locking.as_deref())?,
+            lock_wait: Duration::from_secs(self.session_lock_wait),
+            timeout,
+        }))
     }
 
     fn settings(&self) -> Settings {
@@ -150,7 +174,7 @@ fn main() -> Result<()> {
         }
         Command::Lambda(args) => {
             lamphp::logging::init_json();
-            runtime.block_on(lamphp::lambda::run(lambda_settings(&args)))
+            runtime.block_on(lamphp::lambda::run(lambda_settings(&args)?))
         }
         Command::Local(args) => {
             lamphp::logging::init();
@@ -185,8 +209,8 @@ fn tune_malloc() {
     }
 }
 
-fn lambda_settings(args: &LambdaArgs) -> LambdaSettings {
-    LambdaSettings {
+fn lambda_settings(args: &LambdaArgs) -> Result<LambdaSettings> {
+    Ok(LambdaSettings {
         // One worker: Lambda sends a sandbox one request at a time. A stuck one is
         // restarted by the invocation that gave up on it.
         fpm: args.php.fpm(1, None),
@@ -194,7 +218,11 @@ fn lambda_settings(args: &LambdaArgs) -> LambdaSettings {
         margin: Duration::from_millis(args.deadline_margin_ms),
         offload_bucket: args.offload_bucket.clone(),
         max_response: args.max_response,
-    }
+        // The lease follows each invocation's deadline; this is for when it is unknown.
+        sessions: args
+            .php
+            .sessions(Duration::from_secs(args.php.timeout) + Duration::from_secs(2))?,
+    })
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
@@ -210,7 +238,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // We answer 504 at the timeout; php-fpm stops the script a moment later.
     let terminate_after = Some(Duration::from_secs(args.php.timeout + 1));
-    let config = args.php.fpm(2 * cores, terminate_after);
+    let mut config = args.php.fpm(2 * cores, terminate_after);
+    // A lock's lease outlasts the script: php-fpm stops it a second after the timeout.
+    let lease = Duration::from_secs(args.php.timeout + 2);
+    if let Some(sessions) = args.php.sessions(lease)? {
+        let started = lamphp::sessions::start(sessions, &config.runtime_dir).await?;
+        config.ini.extend(started.ini());
+    }
     let workers = config.children;
     let fpm = Fpm::start(config).await?;
     let php = Client::new(fpm.socket(), workers);

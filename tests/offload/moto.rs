@@ -1,5 +1,8 @@
+// Shared by the offload, lambda and sessions test crates, each of which uses only part of it.
+#![allow(dead_code)]
+
 //! moto's server mode (PyPI's `moto[server]`) on a free loopback port: an S3-compatible
-//! server for the tests, killed when dropped. Shared by the offload and lambda tests.
+//! server for the tests (S3, and DynamoDB for the sessions tests), killed when dropped.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -16,14 +19,38 @@ pub struct Moto {
     log: NamedTempFile,
 }
 
+/// moto's server with every request run under one lock. moto's backends take none, so
+/// two concurrent conditional writes to one item can both succeed; DynamoDB's never do.
+const SERIALIZED: &str = "\
+import sys, threading
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+app = DomainDispatcherApplication(create_backend_app)
+lock = threading.Lock()
+def serialized(environ, start_response):
+    with lock:
+        return list(app(environ, start_response))
+run_simple('127.0.0.1', int(sys.argv[1]), serialized, threaded=True)
+";
+
 impl Moto {
     pub fn start() -> Moto {
+        Moto::launch(&["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+    }
+
+    /// A moto whose requests run one at a time, for tests that rely on conditional
+    /// writes being atomic.
+    pub fn start_serialized() -> Moto {
+        Moto::launch(&["-c", SERIALIZED])
+    }
+
+    fn launch(args: &[&str]) -> Moto {
         let port = free_port();
         // A file rather than a pipe: moto logs every request, and a pipe nobody reads
         // would fill and stall it.
         let log = NamedTempFile::new().expect("creating moto's log file");
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+            .args(args)
             .arg(port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

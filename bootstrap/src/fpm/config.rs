@@ -195,7 +195,7 @@ pub(super) fn write_runtime_files(config: &FpmConfig) -> Result<(PathBuf, PathBu
 
 /// php-fpm silently truncates a socket path that does not fit `sun_path` and listens
 /// somewhere else, so catch it here.
-pub(super) fn check_socket_path(socket: &Path) -> Result<()> {
+pub fn check_socket_path(socket: &Path) -> Result<()> {
     const MAX: usize = 107;
     let len = socket.as_os_str().len();
     if len > MAX {

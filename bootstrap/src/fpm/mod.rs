@@ -19,7 +19,7 @@ use anyhow::{anyhow, Context, Result};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use config::{find_binary, FpmConfig};
+pub use config::{check_socket_path, find_binary, FpmConfig};
 use master::{LogTail, Master};
 
 /// How long php-fpm may take to accept connections after it is spawned.

@@ -20,9 +20,9 @@ use http::StatusCode;
 use http_body_util::BodyExt;
 use lambda_runtime::LambdaEvent;
 use serde_json::value::RawValue;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::{timeout_at, Instant};
 
 /// What an invocation needs, shared by all of them.
@@ -38,6 +38,9 @@ pub struct Invoker {
     /// offload is not bounded, but the sandbox's memory is).
     pub max_response: usize,
     pub warned_deadline: AtomicBool,
+    /// Where the session service reads the current request's deadline (epoch ms), the
+    /// end of its locks' leases; `None` without sessions.
+    pub session_deadline: Option<Arc<AtomicU64>>,
 }
 
 /// An event that is no HTTP request: reported to the Runtime API's error endpoint.
@@ -51,7 +54,17 @@ impl Invoker {
         let started = Instant::now();
         let (payload, ctx) = event.into_parts();
         let id: Arc<str> = ctx.request_id.as_str().into();
-        let deadline = started + self.budget(ctx.deadline);
+        let budget = self.budget(ctx.deadline);
+        let deadline = started + budget;
+        if let Some(lease) = &self.session_deadline {
+            // The worker may run until php-fpm is restarted after the budget: the
+            // margin covers that.
+            let end = SystemTime::now() + budget + self.margin;
+            let ms = end
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            lease.store(ms, Ordering::Relaxed);
+        }
         let HttpEvent { request, kind } = match event::decode(payload.get().as_bytes()) {
             Ok(event) => event,
             Err(EventError::BadRequest {

@@ -36,6 +36,8 @@ pub struct LambdaSettings {
     pub margin: Duration,
     pub offload_bucket: Option<String>,
     pub max_response: usize,
+    /// PHP sessions in DynamoDB, when a table is configured.
+    pub sessions: Option<crate::sessions::SessionSettings>,
 }
 
 /// Run the Runtime API loop until Lambda stops the sandbox.
@@ -59,8 +61,18 @@ pub async fn run(settings: LambdaSettings) -> Result<()> {
 }
 
 async fn init(settings: LambdaSettings) -> Result<Invoker> {
+    // The session service first: php-fpm's pool config loads its PHP handler.
+    let mut fpm_config = settings.fpm.clone();
+    let session_deadline = match &settings.sessions {
+        Some(sessions) => {
+            let started = crate::sessions::start(sessions.clone(), &fpm_config.runtime_dir).await?;
+            fpm_config.ini.extend(started.ini());
+            Some(started.deadline)
+        }
+        None => None,
+    };
     // php-fpm's start-up is most of a cold start; the checks below run meanwhile.
-    let fpm = tokio::spawn(Fpm::start(settings.fpm.clone()));
+    let fpm = tokio::spawn(Fpm::start(fpm_config));
     let checked = check(&settings).await;
     let fpm = fpm.await.context("starting php-fpm")??;
     let (docroot, offload) = match checked {
@@ -79,6 +91,7 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
         fallback_timeout: settings.core.timeout,
         max_response: settings.max_response,
         warned_deadline: AtomicBool::new(false),
+        session_deadline,
     })
 }
 

@@ -193,7 +193,7 @@ pub fn loader() -> ConfigLoader {
 
 /// HTTPS with rustls on ring: the SDK's default, aws-lc-rs, builds here too but adds
 /// 2 MB to the binary and two minutes to a clean build, for nothing S3 needs.
-fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+pub(crate) fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https()

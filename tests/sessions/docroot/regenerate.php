@@ -1,0 +1,4 @@
+<?php
+session_start();
+session_regenerate_id(true);
+echo session_id();

@@ -1,0 +1,840 @@
+//! PHP sessions in DynamoDB, against moto's DynamoDB server: two `bootstrap serve`
+//! instances, each with its own runtime dir and /tmp, share sessions through one table.
+
+#[path = "../offload/moto.rs"]
+mod moto;
+
+use moto::Moto;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const TABLE: &str = "sessions";
+
+fn docroot() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sessions/docroot")
+}
+
+/// One low-level DynamoDB call, as the SDKs make it (moto checks no signature, but reads
+/// the region from the credential scope).
+fn dynamodb(endpoint: &str, op: &str, body: Value) -> Value {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut res = agent
+        .post(endpoint)
+        .header("X-Amz-Target", format!("DynamoDB_20120810.{op}"))
+        .header("Content-Type", "application/x-amz-json-1.0")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
+        )
+        .send(body.to_string())
+        .unwrap_or_else(|e| panic!("DynamoDB {op}: {e}"));
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string().unwrap();
+    assert_eq!(status, 200, "DynamoDB {op}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn create_table(moto: &Moto) {
+    dynamodb(
+        &moto.endpoint(),
+        "CreateTable",
+        json!({
+            "TableName": TABLE,
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        }),
+    );
+}
+
+/// The stored item, `Value::Null` if there is none.
+fn item(moto: &Moto, id: &str) -> Value {
+    let out = dynamodb(
+        &moto.endpoint(),
+        "GetItem",
+        json!({"TableName": TABLE, "Key": {"id": {"S": id}}, "ConsistentRead": true}),
+    );
+    out.get("Item").cloned().unwrap_or(Value::Null)
+}
+
+/// A `bootstrap serve` with sessions in `endpoint`'s table, its own runtime dir and /tmp.
+struct Site {
+    child: Child,
+    port: u16,
+    log: Arc<Mutex<String>>,
+    _dirs: tempfile::TempDir,
+}
+
+impl Site {
+    fn start(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Site {
+        let args = [&["serve", "--workers", "4"], args].concat();
+        Site::launch(endpoint, &docroot(), &args, env, "serving ")
+    }
+
+    /// `bootstrap local`: the ALB emulator in front of the Lambda loop.
+    fn local(endpoint: &str, args: &[&str]) -> Site {
+        let args = [&["local"], args].concat();
+        Site::launch(endpoint, &docroot(), &args, &[], "ALB emulator on ")
+    }
+
+    fn launch(
+        endpoint: &str,
+        root: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        ready: &str,
+    ) -> Site {
+        assert!(
+            ["/usr/sbin/php-fpm8.2", "/usr/sbin/php-fpm"]
+                .iter()
+                .any(|p| Path::new(p).exists()),
+            "php-fpm is missing: apt-get install php8.2-fpm (or run `make test`)"
+        );
+        let dirs = tempfile::Builder::new()
+            .prefix("lps")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let tmp = dirs.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        // Debian's php.ini keeps file sessions in /var/lib/php/sessions, which two
+        // instances on one machine would share; give each its own, as each sandbox or
+        // container has its own disk.
+        let ini = dirs.path().join("ini");
+        std::fs::create_dir(&ini).unwrap();
+        std::fs::write(
+            ini.join("sessions.ini"),
+            format!("session.save_path = \"{}\"\n", tmp.display()),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+            .args(&args[..1])
+            .arg("--root")
+            .arg(root)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&args[1..])
+            .env("LAMPHP_RUNTIME_DIR", dirs.path().join("run"))
+            .env("TMPDIR", &tmp)
+            // A leading ':' keeps the default scan dir (the extensions) and adds ours.
+            .env("PHP_INI_SCAN_DIR", format!(":{}", ini.display()))
+            .env("LAMPHP_LOG", "info")
+            .env("LAMPHP_SESSION_TABLE", TABLE)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning bootstrap");
+        let log = Arc::new(Mutex::new(String::new()));
+        capture(child.stdout.take().unwrap(), log.clone());
+        capture(child.stderr.take().unwrap(), log.clone());
+        let mut site = Site {
+            child,
+            port: 0,
+            log,
+            _dirs: dirs,
+        };
+        let line = site.wait_for_log(ready, Duration::from_secs(20));
+        let addr = line.rsplit("http://").next().unwrap();
+        let addr = addr.split_whitespace().next().unwrap();
+        site.port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        site
+    }
+
+    fn wait_for_log(&mut self, needle: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(line) = self.log().lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("bootstrap exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no {needle:?} in the log:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// GET `path` with the session cookie `sid`; (status, body, the new session id if
+    /// one was set).
+    fn get(&self, path: &str, sid: Option<&str>) -> (u16, String, Option<String>) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let mut req = agent.get(format!("http://127.0.0.1:{}{path}", self.port));
+        if let Some(sid) = sid {
+            req = req.header("Cookie", format!("PHPSESSID={sid}"));
+        }
+        let mut res = req.call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let cookie = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("PHPSESSID="))
+            .map(|v| v.split(';').next().unwrap().to_owned());
+        let status = res.status().as_u16();
+        let body = res.body_mut().read_to_string().unwrap();
+        (status, body, cookie)
+    }
+
+    /// GET that must answer 200.
+    fn ok(&self, path: &str, sid: Option<&str>) -> (String, Option<String>) {
+        let (status, body, cookie) = self.get(path, sid);
+        assert_eq!(status, 200, "GET {path}: {body}\n{}", self.log());
+        (body, cookie)
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn capture(stream: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut log = log.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+}
+
+/// moto and two instances on its table.
+fn setup(args: &[&str], env: &[(&str, &str)]) -> (Moto, Site, Site) {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let a = Site::start(&moto.endpoint(), args, env);
+    let b = Site::start(&moto.endpoint(), args, env);
+    (moto, a, b)
+}
+
+#[test]
+fn a_session_written_through_one_instance_is_read_through_another() {
+    let (moto, a, b) = setup(&[], &[]);
+    let (body, sid) = a.ok("/counter.php", None);
+    assert_eq!(body, "1");
+    let sid = sid.expect("a session cookie");
+    assert_eq!(a.ok("/counter.php", Some(&sid)).0, "2");
+    assert_eq!(b.ok("/show.php", Some(&sid)).0, r#"{"n":2}"#);
+    assert_eq!(b.ok("/counter.php", Some(&sid)).0, "3");
+    assert_eq!(a.ok("/show.php", Some(&sid)).0, r#"{"n":3}"#);
+
+    // The SDK for PHP's schema: `<name>_<id>`, data as S, expires in epoch seconds, and
+    // no lock left behind.
+    let stored = item(&moto, &format!("PHPSESSID_{sid}"));
+    assert_eq!(stored["data"]["S"], "n|i:3;", "{stored}");
+    let expires: u64 = stored["expires"]["N"].as_str().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        expires > now + 1000 && expires <= now + 1440 + 5,
+        "{stored}"
+    );
+    assert!(stored.get("lock_owner").is_none(), "{stored}");
+    assert!(stored.get("lock").is_none(), "{stored}");
+
+    // Not UTF-8: stored as B, read back intact.
+    let (_, bin) = a.ok("/binary.php?set=1", None);
+    let bin = bin.unwrap();
+    assert_eq!(b.ok("/binary.php", Some(&bin)).0, "ff00fe");
+    assert!(item(&moto, &format!("PHPSESSID_{bin}"))["data"]["B"].is_string());
+
+    // A request that only reads leaves a fresh item unwritten (no new expires).
+    let before = item(&moto, &format!("PHPSESSID_{sid}"));
+    b.ok("/show.php", Some(&sid));
+    assert_eq!(item(&moto, &format!("PHPSESSID_{sid}")), before);
+}
+
+#[test]
+fn fifty_concurrent_increments_over_two_instances_end_at_fifty() {
+    let (moto, a, b) = setup(&[], &[("LAMPHP_SESSION_LOCK_WAIT", "60")]);
+    let (_, sid) = a.ok("/show.php?start", None);
+    // show.php starts a session without data; the first counter creates it.
+    let sid = sid.expect("a session cookie");
+    let sites = [&a, &b];
+    thread::scope(|scope| {
+        for t in 0..10 {
+            let site = sites[t % 2];
+            let sid = &sid;
+            scope.spawn(move || {
+                for _ in 0..5 {
+                    site.ok("/counter.php", Some(sid));
+                }
+            });
+        }
+    });
+    assert_eq!(b.ok("/show.php", Some(&sid)).0, r#"{"n":50}"#);
+    assert_eq!(
+        item(&moto, &format!("PHPSESSID_{sid}"))["data"]["S"],
+        "n|i:50;"
+    );
+}
+
+#[test]
+fn a_lock_left_by_a_killed_instance_lapses_at_its_lease() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    // A's lease: its 3 s timeout plus 2 s for php-fpm to stop the script.
+    let mut a = Site::start(&moto.endpoint(), &["--timeout", "3"], &[]);
+    let b = Site::start(&moto.endpoint(), &[], &[("LAMPHP_SESSION_LOCK_WAIT", "1")]);
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    let key = format!("PHPSESSID_{sid}");
+    let port = a.port;
+    let holder = {
+        let sid = sid.clone();
+        thread::spawn(move || {
+            let req = format!(
+                "GET /hold.php?s=20 HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\n\r\n"
+            );
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::io::Write::write_all(&mut stream, req.as_bytes()).unwrap();
+            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+        })
+    };
+    let start = Instant::now();
+    while item(&moto, &key).get("lock_owner").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "hold.php never locked"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let locked_at = Instant::now();
+    assert_eq!(item(&moto, &key)["lock"]["N"], "1", "the SDK's lock flag");
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+
+    // B waits 1 s, then says why instead of starting an empty session.
+    let (status, body, _) = b.get("/counter.php", Some(&sid));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("locked by another request"), "{body}");
+    assert!(b.log().contains("stayed locked"), "{}", b.log());
+
+    // Once the lease is over, B proceeds with the data as stored.
+    let body = loop {
+        let (status, body, _) = b.get("/counter.php", Some(&sid));
+        if status == 200 {
+            break body;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            locked_at.elapsed() < Duration::from_secs(15),
+            "the lock did not lapse: {body}"
+        );
+    };
+    assert!(
+        locked_at.elapsed() >= Duration::from_secs(3),
+        "the lock lapsed before its lease"
+    );
+    assert_eq!(body, "2");
+    assert_eq!(b.ok("/show.php", Some(&sid)).0, r#"{"n":2}"#);
+    holder.join().unwrap();
+}
+
+/// A TCP proxy in front of moto that the test can cut: new connections are refused
+/// and open ones dropped, as if DynamoDB were unreachable.
+struct Proxy {
+    port: u16,
+    down: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (down2, open2) = (down.clone(), open.clone());
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if down2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let mut list = open2.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, down, open }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            for stream in self.open.lock().unwrap().drain(..) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+#[test]
+fn dynamodb_unreachable_is_a_clear_503_and_nothing_is_overwritten() {
+    let moto = Moto::start();
+    create_table(&moto);
+    let proxy = Proxy::start(moto.port);
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    let a = Site::start(&endpoint, &[], &[]);
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    for want in ["2", "3"] {
+        assert_eq!(a.ok("/counter.php", Some(&sid)).0, want);
+    }
+    let key = format!("PHPSESSID_{sid}");
+    let stored = item(&moto, &key);
+
+    proxy.set_down(true);
+    let started = Instant::now();
+    let (status, body, _) = a.get("/counter.php", Some(&sid));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("DynamoDB could not be reached"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the 503 took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        a.log().contains("DynamoDB could not be reached"),
+        "no log line:\n{}",
+        a.log()
+    );
+    // A new visitor is refused too, rather than given a session that cannot be kept.
+    assert_eq!(a.get("/counter.php", None).0, 503);
+    assert_eq!(item(&moto, &key), stored, "the stored session changed");
+
+    proxy.set_down(false);
+    assert_eq!(a.ok("/counter.php", Some(&sid)).0, "4");
+}
+
+#[test]
+fn dynamodb_lost_between_read_and_write_leaves_the_stored_session_as_it_was() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let proxy = Proxy::start(moto.port);
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    // Lease: the 3 s timeout plus 2 s.
+    let mut a = Site::start(&endpoint, &["--timeout", "3"], &[]);
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    let key = format!("PHPSESSID_{sid}");
+    let slow = {
+        let port = a.port;
+        let sid = sid.clone();
+        thread::spawn(move || {
+            let req = format!(
+                "GET /slow_counter.php?s=2 HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\nConnection: close\r\n\r\n"
+            );
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::io::Write::write_all(&mut stream, req.as_bytes()).unwrap();
+            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+        })
+    };
+    let start = Instant::now();
+    while item(&moto, &key).get("lock_owner").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never locked");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let locked_at = Instant::now();
+    proxy.set_down(true);
+    slow.join().unwrap();
+    // The write's retries may outlast the request (a 504 at 3 s); its error is logged.
+    a.wait_for_log("DynamoDB could not be reached", Duration::from_secs(10));
+    proxy.set_down(false);
+    let stored = item(&moto, &key);
+    assert_eq!(stored["data"]["S"], "n|i:1;", "{stored}");
+    assert!(stored.get("lock_owner").is_some(), "{stored}");
+
+    // The lock the failed write could not release lapses at its lease; the next
+    // request sees the data as stored before.
+    assert_eq!(a.ok("/counter.php", Some(&sid)).0, "2");
+    assert!(locked_at.elapsed() >= Duration::from_secs(3));
+    assert_eq!(item(&moto, &key)["data"]["S"], "n|i:2;");
+}
+
+#[test]
+fn the_sites_own_auto_prepend_file_still_runs() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let ini = tempfile::tempdir().unwrap();
+    let prepend =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/sessions/prepend/site_prepend.php");
+    std::fs::write(
+        ini.path().join("prepend.ini"),
+        format!("auto_prepend_file = \"{}\"\n", prepend.display()),
+    )
+    .unwrap();
+    let scan = format!(":{}", ini.path().display());
+    let a = Site::start(&moto.endpoint(), &[], &[("PHP_INI_SCAN_DIR", &scan)]);
+    let b = Site::start(&moto.endpoint(), &[], &[("PHP_INI_SCAN_DIR", &scan)]);
+    let (body, sid) = a.ok("/prepended.php", None);
+    assert_eq!(body, "site prepend ran 1");
+    assert_eq!(
+        b.ok("/prepended.php", sid.as_deref()).0,
+        "site prepend ran 2"
+    );
+}
+
+/// A DynamoDB endpoint that throttles every request; counts them.
+fn throttling_endpoint() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let counter = counter.clone();
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let json = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
+                    let response = format!(
+                        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{json}",
+                        json.len()
+                    );
+                    if std::io::Write::write_all(&mut &stream, response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}"), count)
+}
+
+#[test]
+fn throttling_is_retried_a_bounded_number_of_times_then_a_503() {
+    let (endpoint, count) = throttling_endpoint();
+    let a = Site::start(&endpoint, &[], &[]);
+    let started = Instant::now();
+    let (status, body, _) = a.get("/counter.php", Some("somesessionid"));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("throttled"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 3, "attempts for one read");
+}
+
+#[test]
+fn strict_mode_regenerate_and_destroy() {
+    let (moto, a, b) = setup(&[], &[]);
+    // Strict mode: an id nobody issued is replaced.
+    let (body, cookie) = a.ok("/strict.php", Some("unknownsessionid0123456789"));
+    assert_ne!(body, "unknownsessionid0123456789");
+    assert_eq!(cookie.as_deref(), Some(body.as_str()));
+    assert_eq!(
+        item(&moto, "PHPSESSID_unknownsessionid0123456789"),
+        Value::Null
+    );
+    // ... and a known one is kept.
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    let (body, cookie) = b.ok("/strict.php", Some(&sid));
+    assert_eq!(body, sid);
+    assert_eq!(cookie, None);
+
+    // session_regenerate_id(true): the data moves to the new id, the old item goes.
+    let (new, cookie) = b.ok("/regenerate.php", Some(&sid));
+    assert_ne!(new, sid);
+    assert_eq!(cookie.as_deref(), Some(new.as_str()));
+    assert_eq!(item(&moto, &format!("PHPSESSID_{sid}")), Value::Null);
+    assert_eq!(a.ok("/counter.php", Some(&new)).0, "2");
+
+    // session_destroy deletes the item.
+    a.ok("/destroy.php", Some(&new));
+    assert_eq!(item(&moto, &format!("PHPSESSID_{new}")), Value::Null);
+    assert_eq!(b.ok("/show.php", Some(&new)).0, "[]");
+}
+
+#[test]
+fn with_locking_off_sessions_still_travel_between_instances() {
+    let (moto, a, b) = setup(&[], &[("LAMPHP_SESSION_LOCKING", "off")]);
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    assert_eq!(b.ok("/counter.php", Some(&sid)).0, "2");
+    let stored = item(&moto, &format!("PHPSESSID_{sid}"));
+    assert_eq!(stored["data"]["S"], "n|i:2;");
+    assert!(stored.get("lock_owner").is_none(), "{stored}");
+}
+
+#[test]
+fn lambda_mode_shares_sessions_and_leases_end_at_the_invocation_deadline() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let serve = Site::start(&moto.endpoint(), &[], &[]);
+    let lambda = Site::local(&moto.endpoint(), &["--function-timeout", "7"]);
+    let (_, sid) = serve.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    assert_eq!(lambda.ok("/counter.php", Some(&sid)).0, "2");
+    assert_eq!(serve.ok("/show.php", Some(&sid)).0, r#"{"n":2}"#);
+
+    // While a Lambda request holds the lock, its lease is the invocation's deadline
+    // (7 s), not serve's timeout.
+    let key = format!("PHPSESSID_{sid}");
+    let port = lambda.port;
+    let holder = {
+        let sid = sid.clone();
+        thread::spawn(move || {
+            let req = format!(
+                "GET /hold.php?s=2 HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\nConnection: close\r\n\r\n"
+            );
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            std::io::Write::write_all(&mut stream, req.as_bytes()).unwrap();
+            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+        })
+    };
+    let start = Instant::now();
+    let locked = loop {
+        let stored = item(&moto, &key);
+        if stored.get("lock_owner").is_some() {
+            break stored;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "hold.php never locked"
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    let lease: u64 = locked["lock_expires"]["N"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        lease > now && lease <= now + 7_500,
+        "lease ends {} ms from now",
+        lease as i64 - now as i64
+    );
+    holder.join().unwrap();
+    assert_eq!(
+        serve.ok("/show.php", Some(&sid)).0,
+        r#"{"n":2,"held":true}"#
+    );
+}
+
+/// A browser's cookie jar over ureq, redirects not followed.
+#[derive(Default)]
+struct Browser {
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn fetch(&mut self, site: &Site, path: &str, form: Option<&str>) -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let url = format!("http://127.0.0.1:{}{path}", site.port);
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut res = match form {
+            Some(form) => agent
+                .post(&url)
+                .header("Cookie", &cookie)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(form),
+            None => agent.get(&url).header("Cookie", &cookie).call(),
+        }
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        for set in res.headers().get_all("set-cookie") {
+            let pair = set.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if value != "deleted" && !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        let status = res.status().as_u16();
+        (status, res.body_mut().read_to_string().unwrap())
+    }
+}
+
+/// A writable copy of Debian's DokuWiki in `dir`: the code from /usr/share/dokuwiki,
+/// its config (/etc/dokuwiki) and data (/var/lib/dokuwiki) copied beside it, and one
+/// user, alice. Returns the docroot.
+fn dokuwiki(dir: &Path) -> PathBuf {
+    assert!(
+        Path::new("/usr/share/dokuwiki/doku.php").exists(),
+        "DokuWiki is missing: apt-get install dokuwiki (or run `make test`)"
+    );
+    let run = |args: &[&str]| {
+        let status = Command::new(args[0]).args(&args[1..]).status().unwrap();
+        assert!(status.success(), "{args:?}: {status}");
+    };
+    let site = dir.join("site");
+    let conf = dir.join("conf");
+    let data = dir.join("data");
+    let (s, c, d) = (
+        site.to_str().unwrap(),
+        conf.to_str().unwrap(),
+        data.to_str().unwrap(),
+    );
+    run(&["cp", "-rL", "/usr/share/dokuwiki", s]);
+    run(&["cp", "-r", "/etc/dokuwiki", c]);
+    run(&["cp", "-r", "/var/lib/dokuwiki/data", d]);
+    let write = |path: PathBuf, text: String| {
+        let _ = std::fs::remove_file(&path);
+        std::fs::write(&path, text).unwrap();
+    };
+    write(
+        site.join("inc/preload.php"),
+        format!("<?php\ndefine('DOKU_CONF', '{c}/');\n"),
+    );
+    // securecookie would put the server's port in the session's key, and the two
+    // instances listen on two ports (behind a load balancer they share one).
+    write(
+        conf.join("local.php"),
+        format!(
+            "<?php\n$conf['savedir'] = '{d}';\n$conf['useacl'] = 1;\n\
+             $conf['authtype'] = 'authplain';\n$conf['superuser'] = '@admin';\n\
+             $conf['securecookie'] = 0;\n"
+        ),
+    );
+    write(
+        conf.join("acl.auth.php"),
+        "*\t@ALL\t1\n*\t@user\t8\n".to_owned(),
+    );
+    let hash = Command::new("php")
+        .args(["-r", "echo password_hash('secret123', PASSWORD_BCRYPT);"])
+        .output()
+        .expect("php-cli is needed: apt-get install php8.2-cli");
+    write(
+        conf.join("users.auth.php"),
+        format!(
+            "alice:{}:Alice Liddell:alice@example.com:admin,user\n",
+            String::from_utf8(hash.stdout).unwrap()
+        ),
+    );
+    site
+}
+
+/// Log in to DokuWiki through one instance, then load a page through another with the
+/// same cookies: (whether it shows alice logged in, the page, B's log).
+fn dokuwiki_login_then_switch(env: &[(&str, &str)]) -> (bool, String, String) {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let dirs = tempfile::tempdir().unwrap();
+    let (one, two) = (dirs.path().join("a"), dirs.path().join("b"));
+    std::fs::create_dir(&one).unwrap();
+    std::fs::create_dir(&two).unwrap();
+    let args = ["serve", "--workers", "2"];
+    // Each instance has its own copy: its own data dir, cookie salt, /tmp.
+    let a = Site::launch(&moto.endpoint(), &dokuwiki(&one), &args, env, "serving ");
+    let b = Site::launch(&moto.endpoint(), &dokuwiki(&two), &args, env, "serving ");
+
+    let mut browser = Browser::default();
+    let (status, page) = browser.fetch(&a, "/doku.php?id=start&do=login", None);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("name=\"u\""), "no login form:\n{page}");
+    let (status, page) = browser.fetch(
+        &a,
+        "/doku.php?id=start",
+        Some("do=login&id=start&sectok=&u=alice&p=secret123"),
+    );
+    assert_eq!(
+        status,
+        302,
+        "the login was not accepted:\n{page}\n{}",
+        a.log()
+    );
+    let (_, page) = browser.fetch(&a, "/doku.php?id=start", None);
+    assert!(
+        page.contains("Alice Liddell"),
+        "not logged in on A:\n{page}"
+    );
+
+    let (status, page) = browser.fetch(&b, "/doku.php?id=start", None);
+    assert_eq!(status, 200, "{page}");
+    let logged_in = page.contains("Alice Liddell") && page.contains("do=logout");
+    (logged_in, page, b.log())
+}
+
+#[test]
+fn a_dokuwiki_login_survives_a_switch_of_instance() {
+    let (logged_in, page, log) = dokuwiki_login_then_switch(&[]);
+    assert!(logged_in, "the login did not reach B:\n{page}\n{log}");
+}
+
+#[test]
+fn without_a_table_php_keeps_its_own_sessions_and_the_login_stays_behind() {
+    let (logged_in, page, _) = dokuwiki_login_then_switch(&[("LAMPHP_SESSION_TABLE", "")]);
+    assert!(
+        !logged_in,
+        "B knew the login without a shared table:\n{page}"
+    );
+}

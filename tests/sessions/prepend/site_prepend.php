@@ -1,0 +1,3 @@
+<?php
+// The site's own auto_prepend_file (set in php.ini), which the session handler keeps.
+define('SITE_PREPENDED', true);
