@@ -48,8 +48,11 @@ deps-test:
 	@scripts/need-pip.sh 'python3 -c "import moto.server"' 'moto[server]'
 	@scripts/need-pip.sh 'cargo lambda --help' cargo-lambda
 
+# cargo-zigbuild and ziglang (PyPI) build the bootstrap for Amazon Linux 2023's glibc 2.34.
 deps-layer:
 	@scripts/need.sh $(RUN_PACKAGES) patchelf zip binutils
+	@scripts/need-pip.sh 'python3 -m ziglang version' ziglang
+	@scripts/need-pip.sh 'cargo zigbuild --help' cargo-zigbuild
 
 deps-bench:
 	@scripts/need.sh $(BENCH_PACKAGES)

@@ -23,7 +23,10 @@
 #
 # Environment:
 #   PHP_FPM, PHP_CLI   the host PHP to package (default: Debian's php-fpm8.2 and php8.2)
-#   BOOTSTRAP          a prebuilt bootstrap to package instead of building one
+#   BOOTSTRAP          a prebuilt bootstrap to package instead of building one (the tests
+#                      pass theirs); else it is built with cargo-zigbuild for GLIBC
+#   GLIBC              the newest glibc the bootstrap may need (default 2.34: Amazon Linux
+#                      2023's); checked with objdump
 #   OUT                output directory (default: target/layer)
 #
 # The layer made from Debian's PHP is what the tests run (these machines have no Docker);
@@ -48,6 +51,7 @@ need patchelf patchelf
 need zip zip
 need readelf binutils
 need strip binutils
+need objdump binutils
 for f in "$php_fpm" "$php_cli"; do
   [ -x "$f" ] || { echo "layer/build.sh: $f is missing: apt-get install php8.2-fpm php8.2-cli" >&2; exit 1; }
 done
@@ -64,11 +68,28 @@ is_glibc() {
 }
 
 # --- the bootstrap -------------------------------------------------------------------
+# The newest GLIBC_x.y symbol version an ELF file asks for.
+glibc_needed() {
+  objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1
+}
 if [ -n "${BOOTSTRAP:-}" ]; then
   bootstrap=$BOOTSTRAP
 else
-  cargo build --release --locked -p lamphp-bootstrap
-  bootstrap=$repo/target/release/bootstrap
+  # Built on this machine the bootstrap would need this machine's glibc (2.36 on Debian
+  # 12); zig links it against the given glibc's symbol versions instead.
+  glibc=${GLIBC:-2.34}
+  cargo zigbuild --help >/dev/null 2>&1 || {
+    echo "layer/build.sh: cargo-zigbuild is missing: pip install ziglang cargo-zigbuild (or run \`make layer\`)" >&2
+    exit 1
+  }
+  target=$arch-unknown-linux-gnu
+  cargo zigbuild --release --locked -p lamphp-bootstrap --target "$target.$glibc"
+  bootstrap=$repo/target/$target/release/bootstrap
+  needed=$(glibc_needed "$bootstrap")
+  if [ "$(printf '%s\n' "$needed" "$glibc" | sort -V | tail -n 1)" != "$glibc" ]; then
+    echo "layer/build.sh: $bootstrap needs glibc $needed, newer than $glibc" >&2
+    exit 1
+  fi
 fi
 
 # --- the tree ------------------------------------------------------------------------
@@ -136,3 +157,7 @@ echo "  extensions        $(size "$stage/lib/php") ($(ls "$stage/lib/php/extensi
 echo "  libraries         $(du -cb "$stage"/lib/*.so* | awk 'END { printf "%.1f MB", $1 / 1e6 }') (${#bundled[@]} files)"
 echo "  unpacked total    $(size "$stage")"
 echo "  zip               $(size "$zipfile")"
+php_glibc=$(for f in "$stage"/bin/* "$stage"/lib/*.so* "$stage"/lib/php/extensions/*.so; do
+  glibc_needed "$f" || true
+done | sort -V | tail -n 1)
+echo "  needs glibc       bootstrap $(glibc_needed "$stage/bootstrap"), PHP and its libraries $php_glibc (Amazon Linux 2023 has 2.34)"
