@@ -5,14 +5,16 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 RUN_PACKAGES := php8.2-fpm php8.2-cli
-TEST_PACKAGES := $(RUN_PACKAGES) nginx curl dokuwiki
+# bubblewrap, patchelf, zip, unzip: the layer and its test (tests/layer); dokuwiki: the
+# real application tests/sessions logs in to.
+TEST_PACKAGES := $(RUN_PACKAGES) nginx curl dokuwiki bubblewrap patchelf zip unzip binutils
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk
 LISTEN ?= 127.0.0.1:8080
 # Seconds each fuzz target runs in `make test` (cargo fuzz: the event decoder, the CGI
 # response parser).
 FUZZ_SECONDS ?= 20
 
-.PHONY: run test lint bench deps-run deps-test
+.PHONY: run test lint bench layer deps-run deps-test deps-layer
 
 run: deps-run
 	$(CARGO) build --release -p lamphp-bootstrap
@@ -28,6 +30,10 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --quiet
 
+# The Lambda layer, from the host's PHP: target/layer/lamphp-layer-<arch>.zip.
+layer: deps-layer
+	layer/build.sh
+
 bench: deps-bench
 	benches/run.sh
 	$(CARGO) build --release -p lamphp-bootstrap
@@ -42,6 +48,12 @@ deps-test:
 	@scripts/need.sh $(TEST_PACKAGES)
 	@scripts/need-pip.sh 'python3 -c "import moto.server"' 'moto[server]'
 	@scripts/need-pip.sh 'cargo lambda --help' cargo-lambda
+
+# cargo-zigbuild and ziglang (PyPI) build the bootstrap for Amazon Linux 2023's glibc 2.34.
+deps-layer:
+	@scripts/need.sh $(RUN_PACKAGES) patchelf zip binutils
+	@scripts/need-pip.sh 'python3 -m ziglang version' ziglang
+	@scripts/need-pip.sh 'cargo zigbuild --help' cargo-zigbuild
 
 deps-bench:
 	@scripts/need.sh $(BENCH_PACKAGES)

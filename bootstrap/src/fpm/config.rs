@@ -129,6 +129,42 @@ fn version_of(name: &OsStr) -> Option<Vec<u32>> {
     suffix.split('.').map(|part| part.parse().ok()).collect()
 }
 
+/// The environment php-fpm gets when it comes from a lamphp layer, i.e. `binary` is
+/// `<prefix>/bin/php-fpm` next to `<prefix>/etc/php/php.ini` (`/opt/...` on Lambda).
+///
+/// A PHP build's php.ini and conf.d paths are compiled in (Debian's say `/etc/php/8.2/fpm`),
+/// and a layer cannot set environment variables, so the bootstrap points PHP at the
+/// layer's: `PHPRC` (the directory php.ini is read from) and `PHP_INI_SCAN_DIR` (`:`-separated
+/// conf.d directories: the layer's, then `$LAMBDA_TASK_ROOT/php/conf.d` so the site's own
+/// `.ini` files come last and win). Either one set by the user is left alone. Workers
+/// inherit both (`clear_env = no`), so `/opt/bin/php` run from a script reads the same ini.
+pub(super) fn layer_env(
+    binary: &Path,
+    lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Vec<(&'static str, std::ffi::OsString)> {
+    let Some(prefix) = binary.parent().and_then(Path::parent) else {
+        return Vec::new();
+    };
+    let etc = prefix.join("etc/php");
+    if binary.parent().and_then(Path::file_name) != Some(OsStr::new("bin"))
+        || !etc.join("php.ini").is_file()
+    {
+        return Vec::new();
+    }
+    let mut env = Vec::new();
+    if lookup("PHPRC").is_none() {
+        env.push(("PHPRC", etc.clone().into_os_string()));
+    }
+    if lookup("PHP_INI_SCAN_DIR").is_none() {
+        let task_root = lookup("LAMBDA_TASK_ROOT").unwrap_or_else(|| "/var/task".into());
+        let mut dirs = etc.join("conf.d").into_os_string();
+        dirs.push(":");
+        dirs.push(Path::new(&task_root).join("php/conf.d"));
+        env.push(("PHP_INI_SCAN_DIR", dirs));
+    }
+    env
+}
+
 /// The pool config. It follows the reference pool (`shared/spec/reference/php-fpm.conf.in`)
 /// line for line, except that the log goes to the master's stderr, which we drain, and
 /// `pm.max_requests` and the ini lines are added.
@@ -428,5 +464,42 @@ mod tests {
             std::fs::read_to_string(conf).unwrap(),
             render_pool(&config, &socket).unwrap()
         );
+    }
+
+    #[test]
+    fn a_layer_binary_gets_the_layers_ini_and_the_sites_conf_d() {
+        let tmp = TempDir::new();
+        let prefix = tmp.path();
+        file(&prefix.join("bin"), "php-fpm", 0o755);
+        let fpm = prefix.join("bin/php-fpm");
+        let none = |_: &str| None;
+        assert!(
+            layer_env(&fpm, none).is_empty(),
+            "no etc/php/php.ini: not a layer, PHP keeps its compiled-in paths"
+        );
+        std::fs::create_dir_all(prefix.join("etc/php")).unwrap();
+        std::fs::write(prefix.join("etc/php/php.ini"), "").unwrap();
+        let etc = prefix.join("etc/php");
+        assert_eq!(
+            layer_env(&fpm, none),
+            [
+                ("PHPRC", etc.clone().into_os_string()),
+                (
+                    "PHP_INI_SCAN_DIR",
+                    format!("{}:/var/task/php/conf.d", etc.join("conf.d").display()).into()
+                ),
+            ]
+        );
+        let task_root = |name: &str| (name == "LAMBDA_TASK_ROOT").then(|| "/site".into());
+        assert_eq!(
+            layer_env(&fpm, task_root)[1].1,
+            std::ffi::OsString::from(format!("{}:/site/php/conf.d", etc.join("conf.d").display()))
+        );
+        // What the user set wins.
+        let user = |name: &str| (name != "LAMBDA_TASK_ROOT").then(|| "/mine".into());
+        assert!(layer_env(&fpm, user).is_empty());
+        // Only <prefix>/bin/php-fpm counts.
+        file(&prefix.join("sbin"), "php-fpm", 0o755);
+        assert!(layer_env(&prefix.join("sbin/php-fpm"), none).is_empty());
     }
 }

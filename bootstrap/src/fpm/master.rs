@@ -122,6 +122,9 @@ impl Master {
         let mut command = Command::new(binary);
         command
             .args(args(conf, as_root))
+            .envs(super::config::layer_env(binary, |name| {
+                std::env::var_os(name)
+            }))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

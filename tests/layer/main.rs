@@ -1,0 +1,394 @@
+//! The Lambda layer is self-contained: `layer/build.sh` assembles it from the host's PHP,
+//! it is unpacked into an otherwise empty root that holds only glibc and the loader, and
+//! `/opt/bootstrap` serves a site from `/var/task` inside that root (bubblewrap), under
+//! `cargo lambda watch --only-lambda-apis`, with the layer's own php-fpm, ini and
+//! extensions. Needs bubblewrap, patchelf, zip and unzip (`make test` installs them).
+
+#[path = "../parity/http.rs"]
+mod http;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// glibc's libraries, as named in layer/build.sh: the only files from the host in the root.
+const GLIBC: [&str; 12] = [
+    "libc.so.6",
+    "libm.so.6",
+    "libmvec.so.1",
+    "libdl.so.2",
+    "libpthread.so.0",
+    "librt.so.1",
+    "libresolv.so.2",
+    "libutil.so.1",
+    "libanl.so.1",
+    "libnss_files.so.2",
+    "libnss_dns.so.2",
+    "libthread_db.so.1",
+];
+const LIBC_DIR: &str = "/lib/x86_64-linux-gnu";
+const LOADER: &str = "/lib64/ld-linux-x86-64.so.2";
+
+fn require(tool: &str, args: &[&str], install: &str) {
+    assert!(
+        Command::new(tool)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success()),
+        "{tool} is missing: {install} (or run `make test`)"
+    );
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Killed(Vec<Child>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Builds the layer (with the bootstrap cargo built for this test, so the test needs no
+/// release build) and unpacks it into `<root>/opt`; `root` gets glibc, the loader and a site.
+fn layer_root(tmp: &Path) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = tmp.join("out");
+    let build = run(Command::new(repo.join("layer/build.sh"))
+        .env("OUT", &out)
+        .env("BOOTSTRAP", env!("CARGO_BIN_EXE_bootstrap")));
+    let report = String::from_utf8_lossy(&build.stdout);
+    for line in ["bootstrap", "php-fpm + php", "libraries", "zip"] {
+        assert!(
+            report.contains(line),
+            "no {line} in the size report:\n{report}"
+        );
+    }
+    let zip = out.join(format!("lamphp-layer-{}.zip", std::env::consts::ARCH));
+    let root = tmp.join("root");
+    std::fs::create_dir_all(root.join("opt")).unwrap();
+    run(Command::new("unzip")
+        .arg("-q")
+        .arg(&zip)
+        .arg("-d")
+        .arg(root.join("opt")));
+    for dir in [
+        "tmp",
+        "proc",
+        "dev",
+        "var/task/public",
+        "var/task/php/conf.d",
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let libc_dir = root.join(LIBC_DIR.trim_start_matches('/'));
+    std::fs::create_dir_all(&libc_dir).unwrap();
+    for lib in GLIBC {
+        let host = Path::new(LIBC_DIR).join(lib);
+        assert!(host.exists(), "{} is missing on this host", host.display());
+        std::fs::copy(&host, libc_dir.join(lib)).unwrap();
+    }
+    // One file beyond glibc: Debian patches its PHP to read time zones from the system's
+    // /usr/share/zoneinfo instead of its built-in database, and without it any date()
+    // (and every timestamped log line) crashes PHP with SIGSEGV. A layer cannot ship files
+    // there; PHP built by php-build/ keeps the built-in database and needs none.
+    let zoneinfo = root.join("usr/share/zoneinfo");
+    std::fs::create_dir_all(&zoneinfo).unwrap();
+    std::fs::copy("/usr/share/zoneinfo/UTC", zoneinfo.join("UTC")).unwrap();
+    std::fs::create_dir_all(root.join("lib64")).unwrap();
+    std::fs::copy(LOADER, root.join(LOADER.trim_start_matches('/'))).unwrap();
+    std::fs::write(
+        root.join("var/task/public/index.php"),
+        r#"<?php
+header('Content-Type: application/json');
+echo json_encode([
+    'binary' => PHP_BINARY,
+    'sapi' => PHP_SAPI,
+    'ini' => php_ini_loaded_file(),
+    'scanned' => php_ini_scanned_files(),
+    'extension_dir' => ini_get('extension_dir'),
+    'opcache' => function_exists('opcache_get_status') && opcache_get_status(false)['opcache_enabled'],
+    'extensions' => get_loaded_extensions(),
+    'memory_limit' => ini_get('memory_limit'),
+    'display_errors' => ini_get('display_errors'),
+    'timezone' => date_default_timezone_get() . ' ' . date('Y', 0),
+    'logged' => error_log('lamphp layer test: logged from PHP'),
+]);
+"#,
+    )
+    .unwrap();
+    // The site's own settings, read after the layer's.
+    std::fs::write(
+        root.join("var/task/php/conf.d/site.ini"),
+        "memory_limit = 99M\n",
+    )
+    .unwrap();
+    root
+}
+
+/// bwrap running `program` with `root` as `/` and nothing else from the host.
+fn sandbox(root: &Path, env: &[(&str, &str)], program: &[&str]) -> Command {
+    let mut command = Command::new("bwrap");
+    command
+        .args([
+            "--unshare-all",
+            "--share-net",
+            "--die-with-parent",
+            "--clearenv",
+        ])
+        .arg("--ro-bind")
+        .arg(root)
+        .args(["/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+    for (name, value) in env {
+        command.args(["--setenv", name, value]);
+    }
+    command.args(program);
+    command
+}
+
+fn is_elf(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    path.is_file()
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+        && magic == *b"\x7fELF"
+}
+
+fn elves(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            elves(&path, found);
+        } else if is_elf(&path) {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
+    require("bwrap", &["--version"], "apt-get install bubblewrap");
+    require("patchelf", &["--version"], "apt-get install patchelf");
+    require("zip", &["-v"], "apt-get install zip");
+    require("unzip", &["-v"], "apt-get install unzip");
+    require("cargo", &["lambda", "--help"], "pip install cargo-lambda");
+    let tmp = TempDir(std::env::temp_dir().join(format!("lamphp-layer-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&tmp.0);
+    let root = layer_root(&tmp.0);
+
+    // Statically: every ELF file resolves every library inside the layer or glibc, as
+    // the loader itself sees it inside the root.
+    let mut files = Vec::new();
+    elves(&root.join("opt"), &mut files);
+    assert!(files.len() > 5, "too few ELF files in the layer: {files:?}");
+    for file in &files {
+        let inside = Path::new("/").join(file.strip_prefix(&root).unwrap());
+        let output = run(&mut sandbox(
+            &root,
+            &[],
+            &[LOADER, "--list", inside.to_str().unwrap()],
+        ));
+        let list = String::from_utf8_lossy(&output.stdout);
+        for line in list.lines().filter(|l| l.contains("=>")) {
+            // e.g. "/opt/bin/../lib/libz.so.1 (0x...)", or "not found".
+            let path = line.split("=>").nth(1).unwrap().trim();
+            assert!(
+                path.starts_with("/opt/") || path.starts_with(LIBC_DIR),
+                "{}: {line}\n{list}",
+                inside.display()
+            );
+        }
+    }
+
+    // Dynamically: the bootstrap answers an ALB event through the layer's php-fpm.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = Arc::new(Mutex::new(String::new()));
+    let mut children = Killed(Vec::new());
+    let mut watch = Command::new("cargo")
+        .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
+        .args(["-P", &port.to_string()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cargo lambda watch");
+    capture(watch.stderr.take().unwrap(), log.clone());
+    children.0.push(watch);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "cargo lambda watch did not listen:\n{}",
+            log.lock().unwrap()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let api = format!("http://127.0.0.1:{port}/.rt");
+    let mut bootstrap = sandbox(
+        &root,
+        &[
+            ("AWS_LAMBDA_RUNTIME_API", &api),
+            ("AWS_LAMBDA_FUNCTION_NAME", "_"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("LAMBDA_TASK_ROOT", "/var/task"),
+            ("_HANDLER", "public/index.php"),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ],
+        &["/opt/bootstrap"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("starting bwrap");
+    capture(bootstrap.stdout.take().unwrap(), log.clone());
+    capture(bootstrap.stderr.take().unwrap(), log.clone());
+    children.0.push(bootstrap);
+
+    let event = serde_json::to_vec(&serde_json::json!({
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lamphp/0123456789abcdef"}},
+        "httpMethod": "GET",
+        "path": "/",
+        "multiValueQueryStringParameters": {},
+        "multiValueHeaders": {"host": ["example.com"]},
+        "body": "",
+        "isBase64Encoded": false
+    }))
+    .unwrap();
+    let start = Instant::now();
+    let body = loop {
+        match post(port, "/2015-03-31/functions/_/invocations", &event) {
+            Ok((200, body)) => break body,
+            other if start.elapsed() > Duration::from_secs(30) => {
+                panic!("no answer: {other:?}\n{}", log.lock().unwrap())
+            }
+            _ => thread::sleep(Duration::from_millis(200)),
+        }
+    };
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        answer["statusCode"],
+        200,
+        "{answer}\n{}",
+        log.lock().unwrap()
+    );
+    let page: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_eq!(page["binary"], "/opt/bin/php-fpm", "{page}");
+    assert_eq!(page["sapi"], "fpm-fcgi");
+    assert_eq!(page["ini"], "/opt/etc/php/php.ini", "{page}");
+    assert_eq!(page["extension_dir"], "/opt/lib/php/extensions");
+    let scanned = page["scanned"].as_str().unwrap_or_default();
+    assert!(
+        scanned.contains("/opt/etc/php/conf.d/")
+            && scanned.contains("/var/task/php/conf.d/site.ini"),
+        "{page}"
+    );
+    assert_eq!(page["memory_limit"], "99M", "the site's conf.d comes last");
+    let start = Instant::now();
+    while !log
+        .lock()
+        .unwrap()
+        .contains("lamphp layer test: logged from PHP")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "error_log() did not reach the bootstrap's log:\n{}",
+            log.lock().unwrap()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(page["display_errors"], "", "{page}");
+    assert_eq!(page["opcache"], true, "{page}");
+    assert_eq!(page["timezone"], "UTC 1970", "{page}");
+    assert_eq!(page["logged"], true, "{page}");
+    let extensions = page["extensions"].as_array().unwrap();
+    for shared in ["Zend OPcache", "ctype", "tokenizer", "PDO"] {
+        assert!(
+            extensions.iter().any(|e| e == shared),
+            "{shared} not loaded from /opt: {page}"
+        );
+    }
+}
+
+/// The CLI runs in the root too, and reads the layer's php.ini once PHPRC is set (as it is
+/// for scripts, which inherit php-fpm's environment).
+#[test]
+fn the_layer_php_cli_runs_in_the_root() {
+    require("bwrap", &["--version"], "apt-get install bubblewrap");
+    let tmp =
+        TempDir(std::env::temp_dir().join(format!("lamphp-layer-cli-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&tmp.0);
+    let root = layer_root(&tmp.0);
+    let output = run(&mut sandbox(
+        &root,
+        &[
+            ("PHPRC", "/opt/etc/php"),
+            ("PHP_INI_SCAN_DIR", "/opt/etc/php/conf.d:/var/task/php/conf.d"),
+        ],
+        &[
+            "/opt/bin/php",
+            "-r",
+            "echo php_ini_loaded_file(), ' ', extension_loaded('ctype') ? 'ctype' : 'no-ctype', ' ', ini_get('memory_limit');",
+        ],
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "/opt/etc/php/php.ini ctype 99M"
+    );
+}
+
+/// POST `body` to `path` on 127.0.0.1:`port`; (status, body).
+fn post(port: u16, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    let response = http::exchange(port, &request)?;
+    Ok((response.status, response.body))
+}
+
+fn capture(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>) {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut log = log.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+}
