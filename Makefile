@@ -7,7 +7,12 @@ CARGO ?= cargo
 RUN_PACKAGES := php8.2-fpm php8.2-cli
 # bubblewrap, patchelf, zip, unzip: the layer and its test (tests/layer); dokuwiki: the
 # real application tests/sessions logs in to.
-TEST_PACKAGES := $(RUN_PACKAGES) nginx curl dokuwiki bubblewrap patchelf zip unzip binutils
+# The extensions php-build/ compiles, as Debian packages, so the layer `make layer` and the
+# layer test assemble from this machine's PHP carries the same set. Not php8.2-gd: Debian's
+# libgd drags in AV1/HEIF/X11 libraries (34 MB) that PHP's bundled gd (php-build/) does not.
+LAYER_PHP_PACKAGES := php8.2-fpm php8.2-cli php8.2-opcache php8.2-intl php8.2-curl php8.2-xml \
+  php8.2-mbstring php8.2-bcmath php8.2-mysql php8.2-sqlite3 php8.2-pgsql php8.2-zip php8.2-bz2
+TEST_PACKAGES := $(RUN_PACKAGES) $(LAYER_PHP_PACKAGES) nginx curl dokuwiki bubblewrap patchelf zip unzip binutils
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk
 LISTEN ?= 127.0.0.1:8080
 # Seconds each fuzz target runs in `make test` (cargo fuzz: the event decoder, the CGI
@@ -51,7 +56,7 @@ deps-test:
 
 # cargo-zigbuild and ziglang (PyPI) build the bootstrap for Amazon Linux 2023's glibc 2.34.
 deps-layer:
-	@scripts/need.sh $(RUN_PACKAGES) patchelf zip binutils
+	@scripts/need.sh $(LAYER_PHP_PACKAGES) patchelf zip binutils
 	@scripts/need-pip.sh 'python3 -m ziglang version' ziglang
 	@scripts/need-pip.sh 'cargo zigbuild --help' cargo-zigbuild
 
