@@ -5,7 +5,9 @@
 #   docker build -t lamphp --build-arg LAYER=target/layer/x86_64 .
 #   docker run -p 8080:8080 -v $PWD/examples/site:/var/task/public lamphp
 #
-# NOT BUILT YET: these machines have no Docker engine. Note that a layer assembled from
+# Not built on the development machines (no Docker engine); tests/layer runs this image's
+# pieces (/opt from the layer, layer/entrypoint.sh) in an empty root, both as Lambda
+# starts an image and as ECS does. Note that a layer assembled from
 # Debian's PHP (`make layer` here) needs glibc 2.36 and will not run on this base image;
 # use php-build/'s.
 FROM public.ecr.aws/lambda/provided:al2023

@@ -2,7 +2,10 @@
 //! it is unpacked into an otherwise empty root that holds only glibc and the loader, and
 //! `/opt/bootstrap` serves a site from `/var/task` inside that root (bubblewrap), under
 //! `cargo lambda watch --only-lambda-apis`, with the layer's own php-fpm, ini and
-//! extensions. Needs bubblewrap, patchelf, zip and unzip (`make test` installs them).
+//! extensions. The container image (../Dockerfile) is the same layer in `/opt` plus
+//! `layer/entrypoint.sh`: it is run there too, as Lambda runs an image (the Runtime API
+//! loop, whatever the CMD) and as ECS does (`serve`). Needs bubblewrap, patchelf, zip and
+//! unzip (`make test` installs them).
 
 #[path = "../parity/http.rs"]
 mod http;
@@ -11,7 +14,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -58,14 +61,6 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 struct Killed(Vec<Child>);
 
 impl Drop for Killed {
@@ -77,8 +72,24 @@ impl Drop for Killed {
     }
 }
 
+/// The root every test here runs in, built once (assembling the layer takes half a minute)
+/// and only ever mounted read-only.
+fn layer() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        require("bwrap", &["--version"], "apt-get install bubblewrap");
+        require("patchelf", &["--version"], "apt-get install patchelf");
+        require("zip", &["-v"], "apt-get install zip");
+        require("unzip", &["-v"], "apt-get install unzip");
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("layer");
+        let _ = std::fs::remove_dir_all(&tmp);
+        layer_root(&tmp)
+    })
+}
+
 /// Builds the layer (with the bootstrap cargo built for this test, so the test needs no
-/// release build) and unpacks it into `<root>/opt`; `root` gets glibc, the loader and a site.
+/// release build) and unpacks it into `<root>/opt`; `root` gets glibc, the loader, a site,
+/// and what the container image adds: `/opt/entrypoint.sh` and the `/bin/sh` it runs on.
 fn layer_root(tmp: &Path) -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = tmp.join("out");
@@ -125,6 +136,14 @@ fn layer_root(tmp: &Path) -> PathBuf {
     std::fs::copy("/usr/share/zoneinfo/UTC", zoneinfo.join("UTC")).unwrap();
     std::fs::create_dir_all(root.join("lib64")).unwrap();
     std::fs::copy(LOADER, root.join(LOADER.trim_start_matches('/'))).unwrap();
+    std::fs::copy(
+        repo.join("layer/entrypoint.sh"),
+        root.join("opt/entrypoint.sh"),
+    )
+    .unwrap();
+    // Debian's /bin/sh (dash) needs glibc alone, as Amazon Linux's does.
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/dash", root.join("bin/sh")).unwrap();
     std::fs::write(
         root.join("var/task/public/index.php"),
         r#"<?php
@@ -195,25 +214,16 @@ fn elves(dir: &Path, found: &mut Vec<PathBuf>) {
 }
 
 #[test]
-fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
-    require("bwrap", &["--version"], "apt-get install bubblewrap");
-    require("patchelf", &["--version"], "apt-get install patchelf");
-    require("zip", &["-v"], "apt-get install zip");
-    require("unzip", &["-v"], "apt-get install unzip");
-    require("cargo", &["lambda", "--help"], "pip install cargo-lambda");
-    let tmp = TempDir(std::env::temp_dir().join(format!("lamphp-layer-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&tmp.0);
-    let root = layer_root(&tmp.0);
-
-    // Statically: every ELF file resolves every library inside the layer or glibc, as
-    // the loader itself sees it inside the root.
+fn every_elf_file_resolves_its_libraries_inside_the_layer_or_glibc() {
+    let root = layer();
+    // As the loader itself sees it inside the root.
     let mut files = Vec::new();
     elves(&root.join("opt"), &mut files);
     assert!(files.len() > 5, "too few ELF files in the layer: {files:?}");
     for file in &files {
-        let inside = Path::new("/").join(file.strip_prefix(&root).unwrap());
+        let inside = Path::new("/").join(file.strip_prefix(root).unwrap());
         let output = run(&mut sandbox(
-            &root,
+            root,
             &[],
             &[LOADER, "--list", inside.to_str().unwrap()],
         ));
@@ -228,15 +238,17 @@ fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
             );
         }
     }
+}
 
-    // Dynamically: the bootstrap answers an ALB event through the layer's php-fpm.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+/// The bootstrap answers an ALB event through the layer's php-fpm: run as Lambda runs a
+/// layer's (`/opt/bootstrap`), then as Lambda runs the container image (its entry point,
+/// with the image's CMD as arguments).
+#[test]
+fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
+    require("cargo", &["lambda", "--help"], "pip install cargo-lambda");
+    let root = layer();
+    let port = free_port();
     let log = Arc::new(Mutex::new(String::new()));
-    let mut children = Killed(Vec::new());
     let mut watch = Command::new("cargo")
         .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
         .args(["-P", &port.to_string()])
@@ -246,7 +258,7 @@ fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
         .spawn()
         .expect("starting cargo lambda watch");
     capture(watch.stderr.take().unwrap(), log.clone());
-    children.0.push(watch);
+    let _watch = Killed(vec![watch]);
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -257,27 +269,15 @@ fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
         thread::sleep(Duration::from_millis(100));
     }
     let api = format!("http://127.0.0.1:{port}/.rt");
-    let mut bootstrap = sandbox(
-        &root,
-        &[
-            ("AWS_LAMBDA_RUNTIME_API", &api),
-            ("AWS_LAMBDA_FUNCTION_NAME", "_"),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-            ("LAMBDA_TASK_ROOT", "/var/task"),
-            ("_HANDLER", "public/index.php"),
-            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        ],
-        &["/opt/bootstrap"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("starting bwrap");
-    capture(bootstrap.stdout.take().unwrap(), log.clone());
-    capture(bootstrap.stderr.take().unwrap(), log.clone());
-    children.0.push(bootstrap);
-
+    let env = [
+        ("AWS_LAMBDA_RUNTIME_API", api.as_str()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "_"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("LAMBDA_TASK_ROOT", "/var/task"),
+        ("_HANDLER", "public/index.php"),
+        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    ];
     let event = serde_json::to_vec(&serde_json::json!({
         "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lamphp/0123456789abcdef"}},
         "httpMethod": "GET",
@@ -288,25 +288,71 @@ fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
         "isBase64Encoded": false
     }))
     .unwrap();
+    for (served, program) in [&["/opt/bootstrap"][..], &["/opt/entrypoint.sh", "serve"]]
+        .into_iter()
+        .enumerate()
+    {
+        // One runtime at a time: the emulator hands the event to whichever polls.
+        let _runtime = spawn_logged(sandbox(root, &env, program), &log);
+        let start = Instant::now();
+        let body = loop {
+            match post(port, "/2015-03-31/functions/_/invocations", &event) {
+                Ok((200, body)) => break body,
+                other if start.elapsed() > Duration::from_secs(30) => {
+                    panic!("{program:?}: no answer: {other:?}\n{}", log.lock().unwrap())
+                }
+                _ => thread::sleep(Duration::from_millis(200)),
+            }
+        };
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            answer["statusCode"],
+            200,
+            "{program:?}: {answer}\n{}",
+            log.lock().unwrap()
+        );
+        let page: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("{e}: {answer}"));
+        assert_served_by_the_layer(&page, &log, served + 1);
+    }
+}
+
+/// Outside Lambda (ECS, `docker run`) the container's entry point runs `bootstrap serve`,
+/// which serves HTTP itself through the layer's php-fpm.
+#[test]
+fn the_container_entry_point_serves_http_outside_lambda() {
+    let root = layer();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let log = Arc::new(Mutex::new(String::new()));
+    // The Dockerfile's ENV, and no Runtime API.
+    let env = [
+        ("LAMBDA_TASK_ROOT", "/var/task"),
+        ("LAMPHP_ROOT", "/var/task/public"),
+        ("LAMPHP_LISTEN", listen.as_str()),
+        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+    ];
+    let _server = spawn_logged(sandbox(root, &env, &["/opt/entrypoint.sh"]), &log);
+    let request = b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
     let start = Instant::now();
     let body = loop {
-        match post(port, "/2015-03-31/functions/_/invocations", &event) {
-            Ok((200, body)) => break body,
+        match http::exchange(port, request) {
+            Ok(response) if response.status == 200 => break response.body,
             other if start.elapsed() > Duration::from_secs(30) => {
-                panic!("no answer: {other:?}\n{}", log.lock().unwrap())
+                panic!("no page: {other:?}\n{}", log.lock().unwrap())
             }
             _ => thread::sleep(Duration::from_millis(200)),
         }
     };
-    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(
-        answer["statusCode"],
-        200,
-        "{answer}\n{}",
-        log.lock().unwrap()
-    );
-    let page: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap())
-        .unwrap_or_else(|e| panic!("{e}: {answer}"));
+    let page: serde_json::Value = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+    assert_served_by_the_layer(&page, &log, 1);
+}
+
+/// `page` (the site's index.php) was run by the layer's php-fpm with the layer's ini, its
+/// extensions and the site's conf.d, and PHP's error_log() reached the bootstrap's log
+/// (for the `logged`-th time).
+fn assert_served_by_the_layer(page: &serde_json::Value, log: &Mutex<String>, logged: usize) {
     assert_eq!(page["binary"], "/opt/bin/php-fpm", "{page}");
     assert_eq!(page["sapi"], "fpm-fcgi");
     assert_eq!(page["ini"], "/opt/etc/php/php.ini", "{page}");
@@ -319,10 +365,12 @@ fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
     );
     assert_eq!(page["memory_limit"], "99M", "the site's conf.d comes last");
     let start = Instant::now();
-    while !log
+    while log
         .lock()
         .unwrap()
-        .contains("lamphp layer test: logged from PHP")
+        .matches("lamphp layer test: logged from PHP")
+        .count()
+        < logged
     {
         assert!(
             start.elapsed() < Duration::from_secs(5),
@@ -352,13 +400,8 @@ fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
 /// for scripts, which inherit php-fpm's environment).
 #[test]
 fn the_layer_php_cli_runs_in_the_root() {
-    require("bwrap", &["--version"], "apt-get install bubblewrap");
-    let tmp =
-        TempDir(std::env::temp_dir().join(format!("lamphp-layer-cli-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&tmp.0);
-    let root = layer_root(&tmp.0);
     let output = run(&mut sandbox(
-        &root,
+        layer(),
         &[
             ("PHPRC", "/opt/etc/php"),
             ("PHP_INI_SCAN_DIR", "/opt/etc/php/conf.d:/var/task/php/conf.d"),
@@ -373,6 +416,26 @@ fn the_layer_php_cli_runs_in_the_root() {
         String::from_utf8_lossy(&output.stdout),
         "/opt/etc/php/php.ini ctype 99M"
     );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `command` with its output appended to `log`; killed when dropped.
+fn spawn_logged(mut command: Command, log: &Arc<Mutex<String>>) -> Killed {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
+    capture(child.stdout.take().unwrap(), log.clone());
+    capture(child.stderr.take().unwrap(), log.clone());
+    Killed(vec![child])
 }
 
 /// POST `body` to `path` on 127.0.0.1:`port`; (status, body).
