@@ -141,12 +141,12 @@ fn every_shape_routes_mounts_and_scopes_alike() {
             params: &[
                 ("LayerArn", LAYER_ARN),
                 ("RouteTableIds", "rtb-01,rtb-02"),
-                ("Release", "20261122-0312-ab12"),
+                ("Release", "3f2a9c0d1b7e4f60"),
             ],
             own_layer: false,
             route_tables: &["rtb-01", "rtb-02"],
             architecture: "x86_64",
-            release: Some("20261122-0312-ab12"),
+            release: Some("3f2a9c0d1b7e4f60"),
         },
         Case {
             params: &[
