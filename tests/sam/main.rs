@@ -410,8 +410,21 @@ fn function(
         props["FileSystemConfigs"],
         json!([{ "Arn": arn_of(access_point_id), "LocalMountPath": "/mnt/site" }])
     );
-    let (fs_id, _) = only(stack, "AWS::EFS::FileSystem");
+    let (fs_id, fs) = only(stack, "AWS::EFS::FileSystem");
     assert_eq!(access_point["Properties"]["FileSystemId"], reference(fs_id));
+    // A file system policy makes EFS ask IAM (without one, any client that reaches a
+    // mount target gets in); this one grants the account's IAM policies, nobody else.
+    let statements = fs["Properties"]["FileSystemPolicy"]["Statement"]
+        .as_array()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| panic!("{fs_id} has no file system policy"));
+    for statement in statements {
+        assert_eq!(
+            statement["Principal"]["AWS"]["Fn::Sub"],
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:root",
+            "{fs_id}'s policy grants beyond the account's IAM"
+        );
+    }
     let mount_targets: Vec<&str> = stack
         .of_type("AWS::EFS::MountTarget")
         .map(|(id, _)| id)
