@@ -47,12 +47,15 @@ bench: deps-bench
 deps-run:
 	@scripts/need.sh $(RUN_PACKAGES)
 
-# From PyPI: moto's S3 server (tests/offload, tests/lambda) and cargo-lambda's Runtime
-# API emulator (tests/lambda); pip runs only for what is missing.
+# From PyPI: moto's S3 server (tests/offload, tests/lambda), cargo-lambda's Runtime
+# API emulator (tests/lambda), cfn-lint and the SAM transform (tests/sam); pip runs only
+# for what is missing.
 deps-test:
 	@scripts/need.sh $(TEST_PACKAGES)
 	@scripts/need-pip.sh 'python3 -c "import moto.server"' 'moto[server]'
 	@scripts/need-pip.sh 'cargo lambda --help' cargo-lambda
+	@scripts/need-pip.sh 'cfn-lint --version' cfn-lint
+	@scripts/need-pip.sh 'python3 -c "import samtranslator"' aws-sam-translator
 
 # cargo-zigbuild and ziglang (PyPI) build the bootstrap for Amazon Linux 2023's glibc 2.34.
 deps-layer:
