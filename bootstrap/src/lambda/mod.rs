@@ -124,7 +124,7 @@ async fn check(settings: &LambdaSettings) -> Result<(PathBuf, Option<Offload>)> 
         }
     }
     let offload = match &settings.offload_bucket {
-        Some(bucket) => Some(Offload::new(bucket.clone()).await),
+        Some(bucket) => Some(Offload::new(bucket.clone())),
         None => None,
     };
     Ok((docroot, offload))
