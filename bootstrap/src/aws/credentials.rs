@@ -30,7 +30,7 @@ pub struct Provider(Arc<Source>);
 #[derive(Debug)]
 enum Source {
     Fixed(Credentials),
-    Container(Container),
+    Container(Box<Container>),
     /// None to be had: why, and what to set.
     Missing(String),
 }
@@ -81,14 +81,14 @@ impl Provider {
                 var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
                 var("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
             ) {
-                Ok(Some(url)) => Source::Container(Container {
+                Ok(Some(url)) => Source::Container(Box::new(Container {
                     url,
                     token: var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
                         .map(|path| Token::File(path.into()))
                         .or_else(|| var("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(Token::Value)),
                     http: Client::new(Duration::from_secs(2)),
                     cached: tokio::sync::Mutex::new(None),
-                }),
+                })),
                 Ok(None) => Source::Missing(
                     "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run \
                      on Lambda or ECS (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) with a role"

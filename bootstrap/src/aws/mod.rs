@@ -66,8 +66,8 @@ impl Config {
         let var = |name: &str| var(name).filter(|value| !value.is_empty());
         Config {
             region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
-            credentials: credentials::Provider::from_vars(&var),
-            endpoints: Endpoints::from_vars(&var),
+            credentials: credentials::Provider::from_vars(var),
+            endpoints: Endpoints::from_vars(var),
         }
     }
 
