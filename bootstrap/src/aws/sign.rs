@@ -121,3 +121,65 @@ fn signing_error(err: &dyn std::error::Error) -> Error {
         super::http::chain(err)
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials() -> Credentials {
+        Credentials::new("AKID", "secret", Some("session".into()), None, "test")
+    }
+
+    #[test]
+    fn s3_signs_the_payload_hash_and_dynamodb_does_not() {
+        let hash_of_hi = "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4";
+        for (service, hash) in [(Service::S3, Some(hash_of_hi)), (Service::DynamoDb, None)] {
+            let mut request = Request::put("https://b.s3.eu-west-3.amazonaws.com/a%20b")
+                .header("content-type", "text/plain")
+                .body(Full::new(Bytes::from_static(b"hi")))
+                .unwrap();
+            headers(&mut request, b"hi", service, "eu-west-3", &credentials()).unwrap();
+            let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap());
+            let authorization = header("authorization").unwrap();
+            assert!(
+                authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKID/"),
+                "{authorization}"
+            );
+            let scope = format!("/eu-west-3/{}/aws4_request", service.name());
+            assert!(authorization.contains(&scope), "{authorization}");
+            assert!(
+                authorization.contains("content-type;host;"),
+                "{authorization}"
+            );
+            assert_eq!(header("x-amz-content-sha256"), hash);
+            assert_eq!(header("x-amz-security-token"), Some("session"));
+            assert!(header("x-amz-date").is_some());
+        }
+    }
+
+    #[test]
+    fn a_presigned_url_carries_its_signature_in_the_query() {
+        let url = presigned_get(
+            "http://127.0.0.1:9000/bucket/lamphp-offload/ab",
+            "us-east-1",
+            &credentials(),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert!(
+            url.starts_with("http://127.0.0.1:9000/bucket/lamphp-offload/ab?"),
+            "{url}"
+        );
+        for needle in [
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+            "X-Amz-Credential=AKID%2F",
+            "%2Fus-east-1%2Fs3%2Faws4_request",
+            "X-Amz-Expires=60",
+            "X-Amz-SignedHeaders=host",
+            "X-Amz-Security-Token=session",
+            "X-Amz-Signature=",
+        ] {
+            assert!(url.contains(needle), "{needle} not in {url}");
+        }
+    }
+}
