@@ -13,13 +13,14 @@ use std::time::Duration;
 pub struct S3(Signed);
 
 impl S3 {
-    /// The SDK's defaults: three attempts, a 3 s connect timeout, and no limit on an
-    /// upload's time, which the body's size and the invocation's deadline decide.
+    /// The SDK's defaults, three attempts and a 3 s connect timeout, and a minute per
+    /// attempt: the SDK's stalled-stream protection ended a stuck upload, this ends it
+    /// too, while 64 MB (`LAMPHP_MAX_RESPONSE`'s default) needs only 1.1 MB/s.
     pub fn new(config: Config) -> S3 {
         let policy = Policy {
             attempts: 3,
             connect_timeout: Duration::from_secs(3),
-            attempt_timeout: None,
+            attempt_timeout: Some(Duration::from_secs(60)),
             total_timeout: None,
         };
         S3(Signed::new(config, Service::S3, policy, error::s3))
