@@ -43,9 +43,12 @@
 //! - [`error_page`]: nginx's pages and status lines; [`body`]: the response body type.
 //! - [`sessions`]: PHP sessions in DynamoDB (`LAMPHP_SESSION_TABLE`): a Unix socket the
 //!   PHP session handler prepended to every script talks to, locks with a lease.
+//! - [`aws`]: the S3 and DynamoDB calls the above make, signed with `aws-sigv4`, over
+//!   a small HTTPS client ([`aws::http`]); credentials from the environment or ECS.
 //! - [`logging`], [`signals`]: process plumbing for the binary.
 
 pub mod app;
+pub mod aws;
 pub mod body;
 pub mod cgi;
 pub mod docroot;

@@ -5,33 +5,36 @@
 //! Each test starts its own moto (about a second) and builds its AWS config from
 //! values it passes, so tests touch no process environment and run in parallel.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
-use aws_types::os_shim_internal::{Env, Fs};
 use flate2::read::GzDecoder;
 use http::{HeaderMap, HeaderValue};
-use lamphp::lambda::offload::{self, Offload};
+use lamphp::aws::{self, Credentials};
+use lamphp::lambda::offload::Offload;
 use lamphp::lambda::shrink;
 use std::io::Read;
 use std::time::Duration;
 
+mod container;
 mod moto;
 use moto::{free_port, Moto};
 
-/// What the standard chain would find on Lambda, given explicitly.
-fn config(endpoint: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDLAMPHPTEST",
-            "lamphp-test-secret",
-            None,
-            None,
-            "lamphp-test",
-        )))
-        .build()
+/// What the environment would give on Lambda, given explicitly.
+fn config(endpoint: &str) -> aws::Config {
+    let credentials = Credentials::new(
+        "AKIDLAMPHPTEST",
+        "lamphp-test-secret",
+        None,
+        None,
+        "lamphp-test",
+    );
+    aws::Config::new("us-east-1", credentials).endpoint_url(endpoint)
+}
+
+/// A config from `vars` as if they were the process environment.
+fn config_from(vars: &[(&str, &str)]) -> aws::Config {
+    aws::Config::from_vars(|name| {
+        let (_, value) = vars.iter().find(|(var, _)| *var == name)?;
+        Some(value.to_string())
+    })
 }
 
 fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -71,7 +74,7 @@ fn fetch(url: &str) -> (http::Response<()>, Vec<u8>) {
 async fn a_large_body_comes_back_through_its_presigned_url() {
     let moto = Moto::start();
     moto.create_bucket("site-bodies");
-    let offload = Offload::with_config(&config(&moto.endpoint()), "site-bodies".into());
+    let offload = Offload::with_config(config(&moto.endpoint()), "site-bodies".into());
     let body = noise(3 << 20);
     let sent = headers(&[
         ("content-type", "text/csv; charset=UTF-8"),
@@ -103,7 +106,7 @@ async fn a_large_body_comes_back_through_its_presigned_url() {
 async fn a_gzipped_body_keeps_its_content_encoding() {
     let moto = Moto::start();
     moto.create_bucket("gzipped");
-    let offload = Offload::with_config(&config(&moto.endpoint()), "gzipped".into())
+    let offload = Offload::with_config(config(&moto.endpoint()), "gzipped".into())
         .prefix("big/")
         .lifetime(Duration::from_secs(60));
     let page = "<p>lamphp</p>\n".repeat(200_000);
@@ -130,7 +133,7 @@ async fn a_gzipped_body_keeps_its_content_encoding() {
 #[tokio::test]
 async fn an_unknown_bucket_is_a_clear_error() {
     let moto = Moto::start();
-    let offload = Offload::with_config(&config(&moto.endpoint()), "no-such-bucket".into());
+    let offload = Offload::with_config(config(&moto.endpoint()), "no-such-bucket".into());
 
     let err = offload
         .put(noise(1024).into(), &HeaderMap::new())
@@ -150,7 +153,7 @@ async fn an_unknown_bucket_is_a_clear_error() {
 #[tokio::test]
 async fn an_unreachable_endpoint_is_a_clear_error() {
     let closed = format!("http://127.0.0.1:{}", free_port());
-    let offload = Offload::with_config(&config(&closed), "site-bodies".into());
+    let offload = Offload::with_config(config(&closed), "site-bodies".into());
 
     let err = offload
         .put(noise(1024).into(), &HeaderMap::new())
@@ -171,23 +174,19 @@ async fn an_unreachable_endpoint_is_a_clear_error() {
 async fn the_standard_chain_finds_the_endpoint_in_aws_endpoint_url_s3() {
     let moto = Moto::start();
     moto.create_bucket("from-env");
-    // A host name, not 127.0.0.1: the SDK already puts the bucket in the path for an
-    // IP address, and only with a name does Offload's own path-style choice matter.
+    // A host name, not 127.0.0.1: with a name, the bucket in the host name would
+    // resolve nowhere, so this shows the override is addressed path-style.
     let endpoint = format!("http://localhost:{}", moto.port);
-    // The variables a deployment would set, handed to the loader rather than put in
-    // the process environment, which other tests share; no files, so no ~/.aws.
-    let vars = [
+    // The variables a deployment would set, handed over rather than put in the process
+    // environment, which other tests share.
+    let config = config_from(&[
         ("AWS_ENDPOINT_URL_S3", endpoint.as_str()),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
         ("AWS_ACCESS_KEY_ID", "AKIDLAMPHPTEST"),
         ("AWS_SECRET_ACCESS_KEY", "lamphp-test-secret"),
         ("AWS_REGION", "eu-west-3"),
-    ];
-    let config = offload::loader()
-        .env(Env::from_slice(&vars))
-        .fs(Fs::from_slice(&[]))
-        .load()
-        .await;
-    let offload = Offload::with_config(&config, "from-env".into());
+    ]);
+    let offload = Offload::with_config(config, "from-env".into());
 
     let url = offload
         .put(
@@ -201,4 +200,110 @@ async fn the_standard_chain_finds_the_endpoint_in_aws_endpoint_url_s3() {
     assert!(url.starts_with(&format!("{endpoint}/from-env/")), "{url}");
     assert!(url.contains("%2Feu-west-3%2Fs3%2F"), "{url}");
     assert_eq!(fetch(&url).1, noise(4096));
+}
+
+#[tokio::test]
+async fn credentials_come_from_the_container_endpoint() {
+    let moto = Moto::start();
+    moto.create_bucket("from-ecs");
+    let creds = container::Server::start(200, container::CREDENTIALS);
+    let token = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token.path(), "token-from-file\n").unwrap();
+    let config = config_from(&[
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &creds.url()),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+            token.path().to_str().unwrap(),
+        ),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "not-this-one"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", &moto.endpoint()),
+    ]);
+    let offload = Offload::with_config(config, "from-ecs".into());
+
+    let url = offload
+        .put(noise(2048).into(), &HeaderMap::new())
+        .await
+        .unwrap();
+    let again = offload
+        .put(noise(10).into(), &HeaderMap::new())
+        .await
+        .unwrap();
+
+    assert!(url.contains("X-Amz-Credential=AKIDFROMECS%2F"), "{url}");
+    assert!(
+        url.contains("X-Amz-Security-Token=ecs-session-token"),
+        "{url}"
+    );
+    assert_eq!(fetch(&url).1, noise(2048));
+    assert!(again.contains("AKIDFROMECS"), "{again}");
+    assert_eq!(
+        creds.authorizations(),
+        ["token-from-file"],
+        "one fetch, with the token file's contents; the second put used the cache"
+    );
+}
+
+#[tokio::test]
+async fn a_refusing_container_endpoint_is_a_clear_error() {
+    let creds = container::Server::start(403, r#"{"code":"AccessDenied"}"#);
+    let config = config_from(&[
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &creds.url()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+    ]);
+    let offload = Offload::with_config(config, "b".into());
+
+    let err = offload
+        .put(noise(10).into(), &HeaderMap::new())
+        .await
+        .unwrap_err()
+        .to_string();
+
+    for needle in ["container credentials endpoint", "403", "AccessDenied"] {
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+    }
+}
+
+#[tokio::test]
+async fn no_region_is_a_clear_error() {
+    let offload = Offload::with_config(
+        config_from(&[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S")]),
+        "b".into(),
+    );
+    let err = offload
+        .put(noise(10).into(), &HeaderMap::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("AWS_REGION"), "{err}");
+}
+
+#[tokio::test]
+async fn the_plain_client_streams_a_presigned_url() {
+    use http_body_util::BodyExt;
+    let moto = Moto::start();
+    moto.create_bucket("streamed");
+    let offload = Offload::with_config(config(&moto.endpoint()), "streamed".into());
+    let body = noise(5 << 20);
+    let url = offload
+        .put(body.clone().into(), &HeaderMap::new())
+        .await
+        .unwrap();
+
+    let response = aws::http::Client::new(Duration::from_secs(2))
+        .get(&url)
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let mut got = Vec::new();
+    let mut frames = 0;
+    let mut stream = response.into_body();
+    while let Some(frame) = stream.frame().await {
+        got.extend_from_slice(frame.unwrap().data_ref().unwrap());
+        frames += 1;
+    }
+    assert!(got == body, "got {} bytes, not the 5 MiB sent", got.len());
+    assert!(frames > 1, "the body came in one piece, not streamed");
 }

@@ -123,9 +123,6 @@ async fn check(settings: &LambdaSettings) -> Result<(PathBuf, Option<Offload>)> 
             );
         }
     }
-    let offload = match &settings.offload_bucket {
-        Some(bucket) => Some(Offload::new(bucket.clone()).await),
-        None => None,
-    };
+    let offload = settings.offload_bucket.clone().map(Offload::new);
     Ok((docroot, offload))
 }

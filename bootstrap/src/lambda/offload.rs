@@ -13,18 +13,10 @@
 //! The key is 128 random bits, so the URL cannot be guessed during its lifetime; the
 //! bucket itself stays private.
 
-use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::operation::put_object::PutObjectError;
-use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-use aws_types::service_config::ServiceConfigKey;
+use crate::aws::{self, s3::S3};
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName};
-use std::error::Error;
+use http::HeaderMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 use thiserror::Error;
@@ -40,7 +32,7 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 /// An S3 bucket to put bodies in.
 #[derive(Debug, Clone)]
 pub struct Offload {
-    client: aws_sdk_s3::Client,
+    s3: S3,
     bucket: String,
     prefix: String,
     lifetime: Duration,
@@ -66,26 +58,16 @@ pub enum OffloadError {
 }
 
 impl Offload {
-    /// From the standard AWS chain (region, credentials, `AWS_ENDPOINT_URL_S3`).
-    pub async fn new(bucket: String) -> Offload {
-        Offload::with_config(&loader().load().await, bucket)
+    /// From the environment (region, credentials, `AWS_ENDPOINT_URL_S3`).
+    pub fn new(bucket: String) -> Offload {
+        Offload::with_config(aws::Config::from_env(), bucket)
     }
 
     /// From a config built by the caller, as tests do, so nothing is read from the
-    /// process environment; an HTTPS client is supplied if `config` has none.
-    pub fn with_config(config: &SdkConfig, bucket: String) -> Offload {
-        let mut s3 = aws_sdk_s3::config::Builder::from(config);
-        if config.http_client().is_none() {
-            s3 = s3.http_client(https_client());
-        }
-        // S3-compatible servers (MinIO, moto, LocalStack) expect the bucket in the path:
-        // virtual-host addressing would look up `BUCKET.localhost` or `BUCKET.minio`,
-        // which no resolver knows. (The SDK already does this for an IP address.)
-        if endpoint_overridden(config) {
-            s3 = s3.force_path_style(true);
-        }
+    /// process environment.
+    pub fn with_config(config: aws::Config, bucket: String) -> Offload {
         Offload {
-            client: aws_sdk_s3::Client::from_conf(s3.build()),
+            s3: S3::new(config),
             bucket,
             prefix: DEFAULT_PREFIX.to_owned(),
             lifetime: DEFAULT_LIFETIME,
@@ -111,58 +93,44 @@ impl Offload {
     /// URL for it.
     ///
     /// S3 answers the URL with those headers, so the client sees the body as PHP sent
-    /// it. A header whose value is not visible ASCII is left out: the SDK takes strings.
+    /// it. A header whose value is not visible ASCII is left out: SigV4 signs text.
     pub async fn put(&self, body: Bytes, headers: &HeaderMap) -> Result<String, OffloadError> {
         let key = format!("{}{}", self.prefix, random_name()?);
-        let text = |name: HeaderName| {
-            let value = headers.get(name)?.to_str().ok()?;
-            Some(value.to_owned())
-        };
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .body(ByteStream::from(body))
-            .set_content_type(text(CONTENT_TYPE))
-            .set_content_encoding(text(CONTENT_ENCODING))
-            .set_cache_control(text(CACHE_CONTROL))
-            .set_content_disposition(text(CONTENT_DISPOSITION))
-            .send()
+        let kept = [
+            CONTENT_TYPE,
+            CONTENT_ENCODING,
+            CACHE_CONTROL,
+            CONTENT_DISPOSITION,
+        ]
+        .into_iter()
+        .filter_map(|name| {
+            let value = headers.get(&name).filter(|v| v.to_str().is_ok())?;
+            Some((name, value.clone()))
+        })
+        .collect();
+        self.s3
+            .put_object(&self.bucket, &key, body, kept)
             .await
             .map_err(|err| OffloadError::Put {
                 hint: self.hint(&err),
-                message: match (err.code(), err.message()) {
-                    (Some(code), Some(message)) => format!("{code}: {message}"),
-                    _ => chain(&err),
-                },
+                message: err.to_string(),
                 bucket: self.bucket.clone(),
                 key: key.clone(),
             })?;
-        let presign_error = |message: String| OffloadError::Presign {
-            bucket: self.bucket.clone(),
-            key: key.clone(),
-            message,
-        };
-        let presigning = PresigningConfig::expires_in(self.lifetime)
-            .map_err(|e| presign_error(e.to_string()))?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .presigned(presigning)
+        self.s3
+            .presigned_get(&self.bucket, &key, self.lifetime)
             .await
-            .map_err(|e| presign_error(chain(&e)))?;
-        Ok(request.uri().to_owned())
+            .map_err(|err| OffloadError::Presign {
+                bucket: self.bucket.clone(),
+                key: key.clone(),
+                message: err.to_string(),
+            })
     }
 
     /// What to check, from how the upload failed.
-    fn hint(&self, err: &SdkError<PutObjectError, HttpResponse>) -> String {
+    fn hint(&self, err: &aws::Error) -> String {
         let (bucket, prefix) = (&self.bucket, &self.prefix);
-        if matches!(
-            err,
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
-        ) {
+        if let aws::Error::Unreachable(_) = err {
             return "S3 could not be reached: a function in a VPC needs a gateway endpoint \
                     for S3 or a NAT gateway"
                 .to_owned();
@@ -177,52 +145,15 @@ impl Offload {
                      use a bucket in the function's region, or set AWS_REGION to the bucket's"
                 )
             }
+            _ if matches!(err, aws::Error::Config(_)) => {
+                "check the function's AWS settings".to_owned()
+            }
             _ => format!(
                 "the function's role needs s3:PutObject and s3:GetObject \
                  on arn:aws:s3:::{bucket}/{prefix}*"
             ),
         }
     }
-}
-
-/// The standard chain's loader as [`Offload::new`] uses it; a test can hand it an
-/// environment of its own before loading.
-pub fn loader() -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
-}
-
-/// HTTPS with rustls on ring: the SDK's default, aws-lc-rs, builds here too but adds
-/// 2 MB to the binary and two minutes to a clean build, for nothing S3 needs.
-pub(crate) fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
-}
-
-/// Whether the S3 endpoint is not AWS's, looked up as the SDK does: `AWS_ENDPOINT_URL_S3`
-/// (or `endpoint_url` in the profile's `services` section), else `AWS_ENDPOINT_URL`.
-fn endpoint_overridden(config: &SdkConfig) -> bool {
-    let s3_only = ServiceConfigKey::builder()
-        .service_id("S3")
-        .env("AWS_ENDPOINT_URL")
-        .profile("endpoint_url")
-        .build()
-        .ok()
-        .zip(config.service_config())
-        .and_then(|(key, services)| services.load_config(key));
-    s3_only.is_some() || config.endpoint_url().is_some()
-}
-
-/// An error and its causes on one line: the SDK's own Display says only "dispatch
-/// failure" where the cause says "Connection refused".
-fn chain(err: &dyn Error) -> String {
-    let mut line = err.to_string();
-    let mut cause = err.source();
-    while let Some(err) = cause {
-        let _ = write!(line, ": {err}");
-        cause = err.source();
-    }
-    line
 }
 
 /// 32 hex digits from the system's random source.

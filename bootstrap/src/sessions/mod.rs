@@ -75,13 +75,12 @@ impl Started {
 /// Write the PHP handler into `runtime_dir`, listen on `runtime_dir/session.sock`, and
 /// serve until the process ends. Call before php-fpm starts.
 pub async fn start(settings: SessionSettings, runtime_dir: &Path) -> Result<Started> {
-    let config = crate::lambda::offload::loader().load().await;
-    start_with(&config, settings, runtime_dir)
+    start_with(crate::aws::Config::from_env(), settings, runtime_dir)
 }
 
 /// As [`start`], with an AWS config built by the caller.
 pub fn start_with(
-    config: &aws_config::SdkConfig,
+    config: crate::aws::Config,
     settings: SessionSettings,
     runtime_dir: &Path,
 ) -> Result<Started> {

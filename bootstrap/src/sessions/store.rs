@@ -6,15 +6,11 @@
 //! lock adds `lock_owner` (S), `lock_expires` (N, epoch ms, the lease's end) and the
 //! SDK's own `lock` (N), so an SDK for PHP handler sharing the table waits for us too.
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::SdkConfig;
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use std::collections::HashMap;
-use std::error::Error;
+use crate::aws::dynamodb::DynamoDb;
+use crate::aws::retry::Policy;
+use crate::aws::{self, Config};
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -51,29 +47,22 @@ pub enum StoreError {
 /// The session table.
 #[derive(Debug, Clone)]
 pub struct Store {
-    client: aws_sdk_dynamodb::Client,
+    client: DynamoDb,
     table: String,
 }
 
 impl Store {
-    /// From the standard chain's config (region, credentials, `AWS_ENDPOINT_URL_DYNAMODB`),
-    /// with bounded retries (standard mode: backoff on throttling) and short timeouts, so
-    /// an unreachable DynamoDB is an error well within the request's time.
-    pub fn new(config: &SdkConfig, table: String) -> Store {
-        let mut builder = aws_sdk_dynamodb::config::Builder::from(config)
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(1))
-                    .operation_attempt_timeout(Duration::from_secs(2))
-                    .operation_timeout(Duration::from_secs(5))
-                    .build(),
-            );
-        if config.http_client().is_none() {
-            builder = builder.http_client(crate::lambda::offload::https_client());
-        }
+    /// With bounded retries (backoff on throttling) and short timeouts, so an
+    /// unreachable DynamoDB is an error well within the request's time.
+    pub fn new(config: Config, table: String) -> Store {
+        let policy = Policy {
+            attempts: 3,
+            connect_timeout: Duration::from_secs(1),
+            attempt_timeout: Some(Duration::from_secs(2)),
+            total_timeout: Some(Duration::from_secs(5)),
+        };
         Store {
-            client: aws_sdk_dynamodb::Client::from_conf(builder.build()),
+            client: DynamoDb::new(config, policy),
             table,
         }
     }
@@ -93,27 +82,24 @@ impl Store {
         lease_ms: u64,
         now_ms: u64,
     ) -> Result<Lock, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", s(key))
-            .update_expression(
+        let input = json!({
+            "TableName": self.table,
+            "Key": {"id": s(key)},
+            "UpdateExpression":
                 "SET lock_owner = :me, lock_expires = :lease, #l = :one, #e = if_not_exists(#e, :husk)",
-            )
-            .condition_expression("attribute_not_exists(lock_owner) OR lock_expires < :now")
-            .expression_attribute_names("#l", "lock")
-            .expression_attribute_names("#e", "expires")
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":lease", n(lease_ms))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":husk", n(lease_ms.div_ceil(1000)))
-            .expression_attribute_values(":now", n(now_ms))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(Lock::Acquired(item(out.attributes()))),
+            "ConditionExpression": "attribute_not_exists(lock_owner) OR lock_expires < :now",
+            "ExpressionAttributeNames": {"#l": "lock", "#e": "expires"},
+            "ExpressionAttributeValues": {
+                ":me": s(owner),
+                ":lease": n(lease_ms),
+                ":one": n(1),
+                ":husk": n(lease_ms.div_ceil(1000)),
+                ":now": n(now_ms),
+            },
+            "ReturnValues": "ALL_NEW",
+        });
+        match self.client.call("UpdateItem", &input).await {
+            Ok(out) => Ok(Lock::Acquired(item(out.get("Attributes")))),
             Err(e) if conditional(&e) => Ok(Lock::Busy),
             Err(e) => Err(self.error("UpdateItem", &e)),
         }
@@ -121,16 +107,17 @@ impl Store {
 
     /// The item, strongly consistent (no lock).
     pub async fn get(&self, key: &str) -> Result<Item, StoreError> {
+        let input = json!({
+            "TableName": self.table,
+            "Key": {"id": s(key)},
+            "ConsistentRead": true,
+        });
         let out = self
             .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", s(key))
-            .consistent_read(true)
-            .send()
+            .call("GetItem", &input)
             .await
             .map_err(|e| self.error("GetItem", &e))?;
-        Ok(item(out.item()))
+        Ok(item(out.get("Item")))
     }
 
     /// Store `data`, expiring at `expires`. With `owner`: one UpdateItem that also
@@ -143,34 +130,30 @@ impl Store {
         owner: Option<&str>,
     ) -> Result<(), StoreError> {
         let Some(owner) = owner else {
+            let input = json!({
+                "TableName": self.table,
+                "Item": {"id": s(key), "data": data_value(data), "expires": n(expires)},
+            });
             return self
                 .client
-                .put_item()
-                .table_name(&self.table)
-                .item("id", s(key))
-                .item("data", data_value(data))
-                .item("expires", n(expires))
-                .send()
+                .call("PutItem", &input)
                 .await
                 .map(drop)
                 .map_err(|e| self.error("PutItem", &e));
         };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", s(key))
-            .update_expression("SET #d = :data, #e = :exp REMOVE lock_owner, lock_expires, #l")
-            .condition_expression("lock_owner = :me")
-            .expression_attribute_names("#d", "data")
-            .expression_attribute_names("#e", "expires")
-            .expression_attribute_names("#l", "lock")
-            .expression_attribute_values(":data", data_value(data))
-            .expression_attribute_values(":exp", n(expires))
-            .expression_attribute_values(":me", s(owner))
-            .send()
-            .await;
-        match result {
+        let input = json!({
+            "TableName": self.table,
+            "Key": {"id": s(key)},
+            "UpdateExpression": "SET #d = :data, #e = :exp REMOVE lock_owner, lock_expires, #l",
+            "ConditionExpression": "lock_owner = :me",
+            "ExpressionAttributeNames": {"#d": "data", "#e": "expires", "#l": "lock"},
+            "ExpressionAttributeValues": {
+                ":data": data_value(data),
+                ":exp": n(expires),
+                ":me": s(owner),
+            },
+        });
+        match self.client.call("UpdateItem", &input).await {
             Ok(_) => Ok(()),
             Err(e) if conditional(&e) => Err(StoreError::LostLock),
             Err(e) => Err(self.error("UpdateItem", &e)),
@@ -185,30 +168,35 @@ impl Store {
         owner: Option<&str>,
         expires: Option<u64>,
     ) -> Result<(), StoreError> {
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", s(key));
+        let mut names = Map::new();
+        let mut values = Map::new();
         let mut set = "";
         if let Some(expires) = expires {
             set = "SET #e = :exp ";
-            update = update
-                .expression_attribute_names("#e", "expires")
-                .expression_attribute_values(":exp", n(expires));
+            names.insert("#e".into(), json!("expires"));
+            values.insert(":exp".into(), n(expires));
         }
-        update = match owner {
-            Some(owner) => update
-                .update_expression(format!("{set}REMOVE lock_owner, lock_expires, #l"))
-                .condition_expression("lock_owner = :me")
-                .expression_attribute_names("#l", "lock")
-                .expression_attribute_values(":me", s(owner)),
-            None if expires.is_some() => update
-                .update_expression(set)
-                .condition_expression("attribute_exists(id)"),
+        let (update, condition) = match owner {
+            Some(owner) => {
+                names.insert("#l".into(), json!("lock"));
+                values.insert(":me".into(), s(owner));
+                (
+                    format!("{set}REMOVE lock_owner, lock_expires, #l"),
+                    "lock_owner = :me",
+                )
+            }
+            None if expires.is_some() => (set.to_owned(), "attribute_exists(id)"),
             None => return Ok(()),
         };
-        match update.send().await {
+        let input = json!({
+            "TableName": self.table,
+            "Key": {"id": s(key)},
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        });
+        match self.client.call("UpdateItem", &input).await {
             Ok(_) => Ok(()),
             Err(e) if conditional(&e) => Ok(()),
             Err(e) => Err(self.error("UpdateItem", &e)),
@@ -218,17 +206,12 @@ impl Store {
     /// Delete the item; with `owner`, only while `owner` holds its lock (an item that
     /// holds nothing but our lock).
     pub async fn delete(&self, key: &str, owner: Option<&str>) -> Result<(), StoreError> {
-        let mut delete = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("id", s(key));
+        let mut input = json!({"TableName": self.table, "Key": {"id": s(key)}});
         if let Some(owner) = owner {
-            delete = delete
-                .condition_expression("lock_owner = :me")
-                .expression_attribute_values(":me", s(owner));
+            input["ConditionExpression"] = json!("lock_owner = :me");
+            input["ExpressionAttributeValues"] = json!({":me": s(owner)});
         }
-        match delete.send().await {
+        match self.client.call("DeleteItem", &input).await {
             Ok(_) => Ok(()),
             Err(e) if conditional(&e) => Ok(()),
             Err(e) => Err(self.error("DeleteItem", &e)),
@@ -236,27 +219,22 @@ impl Store {
     }
 
     /// What went wrong, and what to check.
-    fn error<E>(&self, op: &str, err: &SdkError<E, HttpResponse>) -> StoreError
-    where
-        E: ProvideErrorMetadata + Error + 'static,
-    {
+    fn error(&self, op: &str, err: &aws::Error) -> StoreError {
         let table = &self.table;
-        if matches!(
-            err,
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
-        ) {
-            return StoreError::Unavailable(format!(
-                "DynamoDB could not be reached ({op} on table {table}: {}); a function in a \
-                 VPC needs a gateway endpoint for DynamoDB or a NAT gateway; \
-                 AWS_ENDPOINT_URL_DYNAMODB overrides the endpoint",
-                chain(err)
-            ));
+        let message = err.to_string();
+        match err {
+            aws::Error::Unreachable(_) => {
+                return StoreError::Unavailable(format!(
+                    "DynamoDB could not be reached ({op} on table {table}: {message}); a \
+                     function in a VPC needs a gateway endpoint for DynamoDB or a NAT gateway; \
+                     AWS_ENDPOINT_URL_DYNAMODB overrides the endpoint"
+                ))
+            }
+            aws::Error::Response { .. } => {
+                return StoreError::Unavailable(format!("{op} on table {table}: {message}"))
+            }
+            aws::Error::Config(_) | aws::Error::Service { .. } => {}
         }
-        let message = match (err.code(), err.message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
-            (Some(code), None) => code.to_owned(),
-            _ => chain(err),
-        };
         match err.code() {
             Some(
                 "ProvisionedThroughputExceededException"
@@ -275,63 +253,48 @@ impl Store {
                      dynamodb:GetItem, PutItem, UpdateItem and DeleteItem on the table"
                 ))
             }
-            _ if matches!(err, SdkError::ResponseError(_)) => {
-                StoreError::Unavailable(format!("{op} on table {table}: {message}"))
-            }
             _ => StoreError::Failed(format!("{op} on table {table}: {message}")),
         }
     }
 }
 
-fn conditional<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+/// How DynamoDB refuses a conditional write: the lock is someone else's.
+fn conditional(err: &aws::Error) -> bool {
     err.code() == Some("ConditionalCheckFailedException")
 }
 
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
+fn s(value: &str) -> Value {
+    json!({ "S": value })
 }
 
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
+fn n(value: u64) -> Value {
+    json!({ "N": value.to_string() })
 }
 
-/// S when the data is UTF-8 (what the SDK for PHP writes and reads by default), else B.
-fn data_value(data: &[u8]) -> AttributeValue {
+/// S when the data is UTF-8 (what the SDK for PHP writes and reads by default), else B
+/// (base64 in DynamoDB's JSON).
+fn data_value(data: &[u8]) -> Value {
     match std::str::from_utf8(data) {
         Ok(text) => s(text),
-        Err(_) => AttributeValue::B(Blob::new(data)),
+        Err(_) => json!({ "B": base64::engine::general_purpose::STANDARD.encode(data) }),
     }
 }
 
-fn item(attributes: Option<&HashMap<String, AttributeValue>>) -> Item {
-    let Some(attributes) = attributes else {
-        return Item::default();
+/// An item from DynamoDB's JSON (`{"data": {"S": ...}, "expires": {"N": ...}}`).
+fn item(attributes: Option<&Value>) -> Item {
+    let attribute = |name: &str, kind: &str| attributes?.get(name)?.get(kind)?.as_str();
+    let data = match (attribute("data", "S"), attribute("data", "B")) {
+        (Some(text), _) => Some(text.as_bytes().to_vec()),
+        (None, Some(blob)) => base64::engine::general_purpose::STANDARD.decode(blob).ok(),
+        (None, None) => None,
     };
-    let data = match attributes.get("data") {
-        Some(AttributeValue::S(text)) => Some(text.clone().into_bytes()),
-        Some(AttributeValue::B(blob)) => Some(blob.as_ref().to_vec()),
-        _ => None,
-    };
-    let expires = match attributes.get("expires") {
-        Some(AttributeValue::N(number)) => number
+    let expires = attribute("expires", "N").and_then(|number| {
+        number
             .parse::<u64>()
             .ok()
-            .or_else(|| number.parse::<f64>().ok().map(|f| f as u64)),
-        _ => None,
-    };
+            .or_else(|| number.parse::<f64>().ok().map(|f| f as u64))
+    });
     Item { data, expires }
-}
-
-/// An error and its causes on one line.
-fn chain(err: &dyn Error) -> String {
-    let mut line = err.to_string();
-    let mut cause = err.source();
-    while let Some(err) = cause {
-        line.push_str(": ");
-        line.push_str(&err.to_string());
-        cause = err.source();
-    }
-    line
 }
 
 #[cfg(test)]
@@ -340,40 +303,38 @@ mod tests {
 
     #[test]
     fn items_read_s_or_b_and_numbers() {
-        let attrs = |pairs: Vec<(&str, AttributeValue)>| {
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect::<HashMap<_, _>>()
-        };
         let table = [
             (None, Item::default()),
             (
-                Some(attrs(vec![("data", s("a|i:1;")), ("expires", n(10))])),
+                Some(json!({"data": {"S": "a|i:1;"}, "expires": {"N": "10"}})),
                 Item {
                     data: Some(b"a|i:1;".to_vec()),
                     expires: Some(10),
                 },
             ),
             (
-                Some(attrs(vec![
-                    ("data", AttributeValue::B(Blob::new(vec![0xff]))),
-                    ("expires", AttributeValue::N("12.0".into())),
-                ])),
+                Some(json!({"data": {"B": "/w=="}, "expires": {"N": "12.0"}})),
                 Item {
                     data: Some(vec![0xff]),
                     expires: Some(12),
                 },
             ),
-            (Some(attrs(vec![("lock_owner", s("x"))])), Item::default()),
+            (Some(json!({"lock_owner": {"S": "x"}})), Item::default()),
         ];
         for (attributes, want) in table {
-            assert_eq!(item(attributes.as_ref()), want);
+            assert_eq!(item(attributes.as_ref()), want, "{attributes:?}");
         }
-        assert_eq!(data_value(b"abc"), s("abc"));
-        assert_eq!(
-            data_value(&[0xc3]),
-            AttributeValue::B(Blob::new(vec![0xc3]))
+        assert_eq!(data_value(b"abc"), json!({"S": "abc"}));
+        assert_eq!(data_value(&[0xc3]), json!({"B": "ww=="}));
+    }
+
+    #[test]
+    fn a_refused_condition_is_told_apart() {
+        let refused = crate::aws::error::dynamodb(
+            400,
+            br#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#,
         );
+        assert!(conditional(&refused));
+        assert!(!conditional(&aws::Error::Unreachable("reset".into())));
     }
 }
