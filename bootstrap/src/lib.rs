@@ -43,6 +43,8 @@
 //! - [`error_page`]: nginx's pages and status lines; [`body`]: the response body type.
 //! - [`sessions`]: PHP sessions in DynamoDB (`LAMPHP_SESSION_TABLE`): a Unix socket the
 //!   PHP session handler prepended to every script talks to, locks with a lease.
+//! - [`release`]: site releases on EFS (`LAMPHP_RELEASE`): the unpack and prune commands
+//!   the release command (`lamphp`, the `release/` crate) invokes the function with.
 //! - [`logging`], [`signals`]: process plumbing for the binary.
 
 pub mod app;
@@ -56,6 +58,7 @@ pub mod lambda;
 pub mod local;
 pub mod logging;
 pub mod origin;
+pub mod release;
 pub mod request;
 pub mod router;
 pub mod serve;
