@@ -1,17 +1,20 @@
 //! The AWS clients, from the standard chain (profile, environment, SSO, instance role).
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
-/// The standard chain's configuration, with rustls on ring for HTTPS (as the bootstrap).
-pub async fn config() -> SdkConfig {
+/// The standard chain's loader, with rustls on ring for HTTPS (as the bootstrap); tests
+/// add an endpoint and credentials of their own.
+pub fn loader() -> ConfigLoader {
     let https = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https)
-        .load()
-        .await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https)
+}
+
+/// The standard chain's configuration.
+pub async fn config() -> SdkConfig {
+    loader().load().await
 }
 
 /// S3, path-style when the endpoint is not AWS's (`AWS_ENDPOINT_URL`: S3-compatible

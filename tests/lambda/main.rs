@@ -2,6 +2,7 @@
 //! with real deadlines) and through `cargo lambda watch` (a Runtime API emulator we did
 //! not write). Each against a real php-fpm.
 
+mod emulator;
 #[path = "../parity/http.rs"]
 mod http;
 #[path = "../offload/moto.rs"]
