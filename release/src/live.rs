@@ -155,11 +155,9 @@ mod tests {
         }
     }
 
-    fn target(
-        version: &str,
-        canary: Option<(&str, f64)>,
-        previous: Option<&str>,
-    ) -> Result<Target, PlanError> {
+    type Plan = Result<Target, PlanError>;
+
+    fn target(version: &str, canary: Option<(&str, f64)>, previous: Option<&str>) -> Plan {
         Ok(Target {
             version: version.into(),
             canary: canary.map(|(v, w)| (v.to_owned(), w)),
@@ -171,7 +169,7 @@ mod tests {
     fn plans() {
         let at2 = alias("2", None, Some("1"));
         let canary3 = alias("2", Some(("3", 0.1)), Some("1"));
-        let table: Vec<(&str, Result<Target, PlanError>, Result<Target, PlanError>)> = vec![
+        let table: Vec<(&str, Plan, Plan)> = vec![
             ("first promote", promote(None, "1"), target("1", None, None)),
             (
                 "promote",

@@ -218,8 +218,11 @@ mod tests {
         }
     }
 
+    /// A tar entry: path, type, link target, contents.
+    type Entry<'a> = (&'a str, tar::EntryType, &'a str, &'a [u8]);
+
     /// A tar built by hand, so that it can hold what `tar::Builder` refuses to write.
-    fn hostile(entries: &[(&str, tar::EntryType, &str, &[u8])]) -> Vec<u8> {
+    fn hostile(entries: &[Entry]) -> Vec<u8> {
         let mut out = Vec::new();
         for (path, kind, link, data) in entries {
             let mut header = tar::Header::new_old();
@@ -244,7 +247,7 @@ mod tests {
     #[test]
     fn hostile_bundles_are_refused() {
         use tar::EntryType::{Block, Char, Directory, Fifo, Link, Regular, Symlink};
-        let table: [(&[(&str, tar::EntryType, &str, &[u8])], &str); 9] = [
+        let table: [(&[Entry], &str); 9] = [
             (&[("../evil.php", Regular, "", b"x")], "a path with '..'"),
             (&[("/tmp/evil.php", Regular, "", b"x")], "an absolute path"),
             (&[("l", Symlink, "/etc", b"")], "pointing outside"),

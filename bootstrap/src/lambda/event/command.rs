@@ -98,6 +98,9 @@ pub fn command(payload: &[u8]) -> Result<Option<Command>, CommandError> {
 mod tests {
     use super::*;
 
+    type Decoded = Result<Option<Command>, CommandError>;
+    type Check = Box<dyn Fn(&Decoded) -> bool>;
+
     #[test]
     fn decodes_commands_and_refuses_bad_ones() {
         let hash = "ab".repeat(32);
@@ -108,10 +111,7 @@ mod tests {
         };
         let shape =
             |r: &Result<Option<Command>, CommandError>| matches!(r, Err(CommandError::Shape(_)));
-        let table: Vec<(
-            String,
-            Box<dyn Fn(&Result<Option<Command>, CommandError>) -> bool>,
-        )> = vec![
+        let table: Vec<(String, Check)> = vec![
             (
                 unpack(
                     "r1",
