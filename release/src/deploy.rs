@@ -71,6 +71,8 @@ pub async fn deploy(
             field(&answer, "bytes")?
         );
     }
+    // An update still being applied would make ours fail.
+    function.wait_updated().await?;
     let config = function.configuration(LATEST).await?;
     if function::release(&config) == Some(id.as_str()) {
         println!("{}:$LATEST already serves release {id}", function.name);

@@ -70,6 +70,19 @@ pub fn canary(alias: &Alias) -> Option<(&str, f64)> {
         .map(|(v, w)| (v.as_str(), *w))
 }
 
+/// What no newly published version could make right, checked before publishing one:
+/// a canary needs `live` to exist, and a plain promote needs no canary running.
+pub fn may_publish(alias: Option<&Alias>, as_canary: bool) -> Result<(), PlanError> {
+    match alias {
+        None if as_canary => Err(PlanError::NoAliasForCanary),
+        Some(alias) if !as_canary => match canary(alias) {
+            Some((running, _)) => Err(PlanError::CanaryRunning(running.to_owned())),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// `promote`: `live` moves to `new` at once.
 pub fn promote(alias: Option<&Alias>, new: &str) -> Result<Target, PlanError> {
     let Some(alias) = alias else {
@@ -255,6 +268,27 @@ mod tests {
         ];
         for (case, got, want) in table {
             assert_eq!(got, want, "{case}");
+        }
+    }
+
+    #[test]
+    fn publishing_is_refused_when_no_version_could_be_promoted() {
+        let at2 = alias("2", None, Some("1"));
+        let canary3 = alias("2", Some(("3", 0.1)), Some("1"));
+        let table = [
+            (None, false, Ok(())),
+            (None, true, Err(PlanError::NoAliasForCanary)),
+            (Some(&at2), false, Ok(())),
+            (Some(&at2), true, Ok(())),
+            (
+                Some(&canary3),
+                false,
+                Err(PlanError::CanaryRunning("3".into())),
+            ),
+            (Some(&canary3), true, Ok(())),
+        ];
+        for (alias, as_canary, want) in table {
+            assert_eq!(may_publish(alias, as_canary), want, "{alias:?} {as_canary}");
         }
     }
 

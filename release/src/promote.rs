@@ -21,6 +21,7 @@ pub async fn promote(function: &Function, how: Promotion) -> Result<()> {
     let target = match how {
         Promotion::Finish => live::finish(alias.as_ref())?,
         Promotion::Now | Promotion::Canary(_) => {
+            live::may_publish(alias.as_ref(), matches!(how, Promotion::Canary(_)))?;
             let version = publish(function).await?;
             match how {
                 Promotion::Canary(pct) => live::start_canary(alias.as_ref(), &version, pct)?,

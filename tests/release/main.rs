@@ -339,6 +339,11 @@ fn deploy_promote_canary_rollback_and_failed_deploys() {
             canary: canary2.clone()
         }
     );
+    let (ok, _, err) = env.lamphp(&["promote"]);
+    assert!(
+        !ok && err.contains("a canary of version 2 is running"),
+        "{err}"
+    );
     let status = env.ok(&["status"]);
     assert!(
         status.contains(&format!("canary version 2 release {id2} at 10%")),
