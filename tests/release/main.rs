@@ -278,6 +278,16 @@ fn deploy_promote_canary_rollback_and_failed_deploys() {
     let v1 = env.site("v1", "site one");
     let v2 = env.site("v2", "site two");
 
+    // Before the first deploy the function runs without a site: HTTP gets a 503.
+    let alb = serde_json::json!({
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/staging/0123456789abcdef"}},
+        "httpMethod": "GET", "path": "/", "headers": {"host": "staging.example.com"},
+        "body": "", "isBase64Encoded": false
+    });
+    let (_, answer) = env.watch.invoke_when_ready(alb.to_string().as_bytes());
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["statusCode"], 503, "{answer}");
+
     // A deploy: staging serves it, production does not exist yet.
     let id1 = deployed_id(&env.ok(&["deploy", "--site", v1.to_str().unwrap()]));
     assert_eq!(

@@ -2,9 +2,8 @@
 //!
 //! The event is decoded (a malformed HTTP event is a 400 in its own format; a release
 //! command runs in [`crate::release`]; anything else goes back to the Runtime API as an
-//! error), the request
-//! runs until the invocation's deadline less a margin, the response is collected (Lambda
-//! answers whole) and made to fit the ALB's 1 MB ([`super::fit`]), and one JSON log line
+//! error), the request runs until the invocation's deadline less a margin, the response
+//! is collected (Lambda answers whole) and made to fit the ALB's 1 MB ([`super::fit`]), and one JSON log line
 //! records it. A request that used up its time may have left a worker stuck, so php-fpm
 //! is restarted before the next invocation.
 
