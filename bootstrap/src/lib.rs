@@ -45,6 +45,8 @@
 //!   PHP session handler prepended to every script talks to, locks with a lease.
 //! - [`aws`]: the S3 and DynamoDB calls the above make, signed with `aws-sigv4`, over
 //!   a small HTTPS client ([`aws::http`]); credentials from the environment or ECS.
+//! - [`release`]: site releases on EFS (`LAMPHP_RELEASE`): the unpack and prune commands
+//!   the release command (`lamphp`, the `release/` crate) invokes the function with.
 //! - [`logging`], [`signals`]: process plumbing for the binary.
 
 pub mod app;
@@ -59,6 +61,7 @@ pub mod lambda;
 pub mod local;
 pub mod logging;
 pub mod origin;
+pub mod release;
 pub mod request;
 pub mod router;
 pub mod serve;

@@ -9,7 +9,7 @@ use lamphp::docroot::FsDocroot;
 use lamphp::fastcgi::Client;
 use lamphp::fpm::{Fpm, FpmConfig};
 use lamphp::lambda::LambdaSettings;
-use lamphp::local::LocalSettings;
+use lamphp::local::{LocalSettings, LocalSite};
 use lamphp::origin::TrustedProxies;
 use lamphp::sessions::SessionSettings;
 use std::net::SocketAddr;
@@ -39,9 +39,16 @@ enum Command {
 
 #[derive(clap::Args)]
 struct LocalArgs {
-    /// The document root: where index.php and the static files are.
-    #[arg(long, env = "LAMPHP_ROOT")]
-    root: PathBuf,
+    /// The document root: where index.php and the static files are. Without it, the
+    /// release LAMPHP_RELEASE names, in LAMPHP_RELEASES, as on Lambda.
+    #[arg(long, env = "LAMPHP_ROOT", required_unless_present = "release")]
+    root: Option<PathBuf>,
+    /// The release to serve, from LAMPHP_RELEASES (default /mnt/site/releases).
+    #[arg(long, env = "LAMPHP_RELEASE")]
+    release: Option<String>,
+    /// The front controller relative to the release, like the function's Handler.
+    #[arg(long, env = "_HANDLER", default_value = "public/index.php")]
+    handler: String,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -178,14 +185,20 @@ fn main() -> Result<()> {
         }
         Command::Local(args) => {
             lamphp::logging::init();
-            let root = std::fs::canonicalize(&args.root).with_context(|| {
-                format!(
-                    "document root {} (--root / LAMPHP_ROOT)",
-                    args.root.display()
-                )
-            })?;
+            let site = match (&args.root, &args.release) {
+                (Some(root), _) => {
+                    LocalSite::Root(std::fs::canonicalize(root).with_context(|| {
+                        format!("document root {} (--root / LAMPHP_ROOT)", root.display())
+                    })?)
+                }
+                (None, Some(release)) => LocalSite::Release {
+                    release: release.clone(),
+                    handler: args.handler.clone(),
+                },
+                (None, None) => unreachable!("clap requires --root or --release"),
+            };
             let settings = LocalSettings {
-                root,
+                site,
                 listen: args.listen,
                 multi_value: !args.single_value,
                 timeout: Duration::from_secs(args.function_timeout),

@@ -2,6 +2,7 @@
 //! with real deadlines) and through `cargo lambda watch` (a Runtime API emulator we did
 //! not write). Each against a real php-fpm.
 
+mod emulator;
 #[path = "../parity/http.rs"]
 mod http;
 #[path = "../offload/moto.rs"]
@@ -123,12 +124,12 @@ fn every_set_cookie_survives_in_multi_value_mode_and_the_loss_is_named_in_single
     single.wait_for_log("lambda.multi_value_headers.enabled", Duration::from_secs(5));
 }
 
-#[test]
-fn an_init_failure_is_reported_with_its_reason() {
+/// Run `bootstrap local` with `args` and `env`, which must fail at init; its stderr.
+fn init_failure(args: &[&str], env: &[(&str, &str)]) -> String {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bootstrap"))
-        .args(["local", "--listen", "127.0.0.1:0", "--root"])
-        .arg(server::docroot())
-        .env("LAMPHP_PHP_FPM", "/nonexistent/php-fpm")
+        .args(["local", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -151,11 +152,47 @@ fn an_init_failure_is_reported_with_its_reason() {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    assert!(!status.success());
+    assert!(!status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn an_init_failure_is_reported_with_its_reason() {
+    let root = server::docroot();
+    let stderr = init_failure(
+        &["--root", root.to_str().unwrap()],
+        &[("LAMPHP_PHP_FPM", "/nonexistent/php-fpm")],
+    );
     assert!(
         stderr.contains("failed to start") && stderr.contains("LAMPHP_PHP_FPM"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_release_that_is_not_there_is_an_init_error_saying_so() {
+    let releases = tempfile::tempdir().unwrap();
+    let dir = releases.path().to_str().unwrap();
+    let table = [
+        (
+            "3f2a9c0d1b7e4f60",
+            "the release 3f2a9c0d1b7e4f60 (LAMPHP_RELEASE) is not in",
+        ),
+        (
+            "../../etc",
+            "LAMPHP_RELEASE cannot be used: the release id \"../../etc\" starts with a dot",
+        ),
+    ];
+    for (release, why) in table {
+        let stderr = init_failure(
+            &[],
+            &[("LAMPHP_RELEASE", release), ("LAMPHP_RELEASES", dir)],
+        );
+        assert!(
+            stderr.contains("failed to start") && stderr.contains(why),
+            "{release}: {stderr}"
+        );
+    }
 }
 
 #[test]

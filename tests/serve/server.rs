@@ -22,6 +22,35 @@ pub fn docroot() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/serve/docroot")
 }
 
+/// The `bootstrap` binary: cargo's, in the bootstrap's own test crates; in another
+/// package's (the release command's), built once with cargo into the same target dir.
+pub fn bootstrap_exe() -> PathBuf {
+    if let Some(exe) = option_env!("CARGO_BIN_EXE_bootstrap") {
+        return exe.into();
+    }
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "lamphp-bootstrap",
+                    "--bin",
+                    "bootstrap",
+                ])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("running cargo to build bootstrap");
+            assert!(status.success(), "cargo build -p lamphp-bootstrap failed");
+            // This test binary is target/<profile>/deps/<name>.
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().unwrap().parent().unwrap().join("bootstrap")
+        })
+        .clone()
+}
+
 impl Server {
     /// Start `bootstrap serve` over the test docroot with extra `args`.
     pub fn start(args: &[&str]) -> Server {
@@ -30,17 +59,30 @@ impl Server {
         } else {
             &["--workers", "2"]
         };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
-        command.arg("serve").args(workers);
+        let mut command = Command::new(bootstrap_exe());
+        command
+            .arg("serve")
+            .args(workers)
+            .arg("--root")
+            .arg(docroot());
         Server::launch(command, args, "serving ")
     }
 
     /// Start `bootstrap local` (the ALB emulator in front of the Lambda loop) over the
     /// test docroot with extra `args`; `LAMPHP_*` settings go in `env`.
     pub fn local(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
-        command.arg("local").envs(env.iter().copied());
+        let mut command = Command::new(bootstrap_exe());
+        command.arg("local").arg("--root").arg(docroot());
+        command.envs(env.iter().copied());
         Server::launch(command, args, "ALB emulator on ")
+    }
+
+    /// Start `bootstrap local` serving the release `LAMPHP_RELEASE` in `env` names, as
+    /// the function would.
+    pub fn local_release(env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(bootstrap_exe());
+        command.arg("local").envs(env.iter().copied());
+        Server::launch(command, &[], "ALB emulator on ")
     }
 
     fn launch(mut command: Command, args: &[&str], ready: &str) -> Server {
@@ -54,8 +96,6 @@ impl Server {
         let runtime_dir =
             std::env::temp_dir().join(format!("lamphp-test-{}-{}", std::process::id(), unique()));
         let mut child = command
-            .arg("--root")
-            .arg(docroot())
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("LAMPHP_RUNTIME_DIR", &runtime_dir)

@@ -2,11 +2,17 @@
 //!
 //! Lambda's `Handler` setting (`_HANDLER`) names the front controller relative to the
 //! task root (`public/index.php`), as PHP users know it from other PHP runtimes: the
-//! docroot is its directory. `LAMPHP_ROOT` overrides that (site code on EFS, e.g.
-//! `/mnt/site/current/public`).
+//! docroot is its directory. With `LAMPHP_RELEASE` set, the release directory
+//! `$LAMPHP_RELEASES/<id>` (site code on EFS, unpacked by `lamphp deploy`) takes the task
+//! root's place, so a published version, which freezes its environment, pins its release.
+//! `LAMPHP_ROOT` overrides both (a docroot of the user's own, e.g. `/mnt/site/public`).
 
+use crate::release::id::{self, IdError};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
+
+/// Where releases live when `LAMPHP_RELEASES` is not set: the EFS access point's mount.
+pub const DEFAULT_RELEASES: &str = "/mnt/site/releases";
 
 /// The environment variables that decide the docroot.
 #[derive(Debug, Default, Clone)]
@@ -17,6 +23,10 @@ pub struct SiteEnv {
     pub handler: Option<String>,
     /// `LAMBDA_TASK_ROOT`.
     pub task_root: Option<String>,
+    /// `LAMPHP_RELEASE`: the release this function configuration serves.
+    pub release: Option<String>,
+    /// `LAMPHP_RELEASES`: the directory of releases.
+    pub releases: Option<String>,
 }
 
 impl SiteEnv {
@@ -26,16 +36,25 @@ impl SiteEnv {
             root: var("LAMPHP_ROOT"),
             handler: var("_HANDLER"),
             task_root: var("LAMBDA_TASK_ROOT"),
+            release: var("LAMPHP_RELEASE"),
+            releases: var("LAMPHP_RELEASES"),
         }
+    }
+
+    /// The directory of releases: `LAMPHP_RELEASES`, or [`DEFAULT_RELEASES`].
+    pub fn releases_dir(&self) -> PathBuf {
+        PathBuf::from(self.releases.as_deref().unwrap_or(DEFAULT_RELEASES))
     }
 }
 
-/// The site as configured: the docroot, and the front controller the handler names (to
-/// check that it exists) if there is one.
+/// The site as configured: the docroot, the front controller the handler names (to
+/// check that it exists) if there is one, and the release directory it is in, if any (a
+/// missing one is reported as such).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Site {
     pub docroot: PathBuf,
     pub front_controller: Option<PathBuf>,
+    pub release: Option<PathBuf>,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -48,6 +67,8 @@ pub enum SiteError {
     BadHandler(String),
     #[error("LAMBDA_TASK_ROOT is not set, so the Handler {0:?} cannot be resolved; set LAMPHP_ROOT instead")]
     NoTaskRoot(String),
+    #[error("LAMPHP_RELEASE cannot be used: {0}")]
+    BadRelease(IdError),
 }
 
 /// Resolve the site from `env`.
@@ -56,6 +77,7 @@ pub fn site(env: &SiteEnv) -> Result<Site, SiteError> {
         return Ok(Site {
             docroot: PathBuf::from(root),
             front_controller: None,
+            release: None,
         });
     }
     let handler = env.handler.as_deref().ok_or(SiteError::Unset)?;
@@ -67,11 +89,21 @@ pub fn site(env: &SiteEnv) -> Result<Site, SiteError> {
     if escapes || relative.extension().is_none_or(|e| e != "php") {
         return Err(SiteError::BadHandler(handler.to_owned()));
     }
-    let task_root = env
-        .task_root
-        .as_deref()
-        .ok_or_else(|| SiteError::NoTaskRoot(handler.to_owned()))?;
-    let front_controller = Path::new(task_root).join(relative);
+    let (base, release) = match &env.release {
+        Some(release) => {
+            id::check(release).map_err(SiteError::BadRelease)?;
+            let dir = env.releases_dir().join(release);
+            (dir.clone(), Some(dir))
+        }
+        None => {
+            let task_root = env
+                .task_root
+                .as_deref()
+                .ok_or_else(|| SiteError::NoTaskRoot(handler.to_owned()))?;
+            (PathBuf::from(task_root), None)
+        }
+    };
+    let front_controller = base.join(relative);
     let docroot = front_controller
         .parent()
         .expect("a joined file path has a parent")
@@ -79,6 +111,7 @@ pub fn site(env: &SiteEnv) -> Result<Site, SiteError> {
     Ok(Site {
         docroot,
         front_controller: Some(front_controller),
+        release,
     })
 }
 
@@ -91,6 +124,15 @@ mod tests {
             root: root.map(Into::into),
             handler: handler.map(Into::into),
             task_root: task_root.map(Into::into),
+            ..SiteEnv::default()
+        }
+    }
+
+    fn released(release: &str, releases: Option<&str>, root: Option<&str>) -> SiteEnv {
+        SiteEnv {
+            release: Some(release.into()),
+            releases: releases.map(Into::into),
+            ..env(root, Some("public/index.php"), Some("/var/task"))
         }
     }
 
@@ -100,6 +142,14 @@ mod tests {
             Ok(Site {
                 docroot: docroot.into(),
                 front_controller: fc.map(Into::into),
+                release: None,
+            })
+        };
+        let release = |dir: &str| {
+            Ok(Site {
+                docroot: format!("{dir}/public").into(),
+                front_controller: Some(format!("{dir}/public/index.php").into()),
+                release: Some(dir.into()),
             })
         };
         let table = [
@@ -135,6 +185,35 @@ mod tests {
             (
                 env(None, Some("index.php"), None),
                 Err(SiteError::NoTaskRoot("index.php".into())),
+            ),
+            (
+                released("3f2a9c0d1b7e4f60", None, None),
+                release("/mnt/site/releases/3f2a9c0d1b7e4f60"),
+            ),
+            (
+                released("r1", Some("/efs/rel"), None),
+                release("/efs/rel/r1"),
+            ),
+            (
+                released("r1", Some("/efs/rel"), Some("/srv/public")),
+                ok("/srv/public", None),
+            ),
+            (
+                released("../../etc", None, None),
+                Err(SiteError::BadRelease(IdError::LeadingDot(
+                    "../../etc".into(),
+                ))),
+            ),
+            (
+                released("a/b", None, None),
+                Err(SiteError::BadRelease(IdError::BadChar("a/b".into()))),
+            ),
+            (
+                SiteEnv {
+                    task_root: None,
+                    ..released("r1", None, None)
+                },
+                release("/mnt/site/releases/r1"),
             ),
         ];
         for (env, want) in table {

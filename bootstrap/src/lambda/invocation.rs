@@ -1,13 +1,13 @@
 //! One invocation: event in, JSON out, through the same core as `serve`.
 //!
-//! The event is decoded (a malformed HTTP event is a 400 in its own format; something
-//! that is no HTTP event at all goes back to the Runtime API as an error), the request
-//! runs until the invocation's deadline less a margin, the response is collected (Lambda
-//! answers whole) and made to fit the ALB's 1 MB ([`super::fit`]), and one JSON log line
+//! The event is decoded (a malformed HTTP event is a 400 in its own format; a release
+//! command runs in [`crate::release`]; anything else goes back to the Runtime API as an
+//! error), the request runs until the invocation's deadline less a margin, the response
+//! is collected (Lambda answers whole) and made to fit the ALB's 1 MB ([`super::fit`]), and one JSON log line
 //! records it. A request that used up its time may have left a worker stuck, so php-fpm
 //! is restarted before the next invocation.
 
-use super::event::{self, EventError, HttpEvent};
+use super::event::{self, command, EventError, HttpEvent};
 use super::{deadline, fit};
 use crate::app::App;
 use crate::body::Body;
@@ -15,6 +15,7 @@ use crate::error_page;
 use crate::fpm::Fpm;
 use crate::lambda::offload::Offload;
 use crate::lambda::shrink;
+use crate::release::Releases;
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -27,7 +28,10 @@ use tokio::time::{timeout_at, Instant};
 
 /// What an invocation needs, shared by all of them.
 pub struct Invoker {
-    pub app: App,
+    /// `None` until a release is deployed: the function was set up for releases
+    /// (`LAMPHP_RELEASES`) but has none yet, so HTTP events get a 503.
+    pub app: Option<App>,
+    pub releases: Releases,
     pub fpm: Fpm,
     pub offload: Option<Offload>,
     /// Time kept back before Lambda's deadline to answer and to restart php-fpm.
@@ -76,10 +80,19 @@ impl Invoker {
                 let reply = fit::page_reply(refusal.status(), &refusal.html());
                 return Ok(raw(event::encode(kind, &reply.as_reply())));
             }
+            Err(EventError::UnknownShape) => return self.command(payload.get(), &id).await,
             Err(e) => {
                 tracing::error!(request = %id, "not an HTTP event: {e}");
                 return Err(e.into());
             }
+        };
+        let Some(app) = &self.app else {
+            tracing::error!(request = %id, "503: no release deployed yet (run `lamphp deploy`)");
+            let reply = fit::page_reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &error_page::html(StatusCode::SERVICE_UNAVAILABLE),
+            );
+            return Ok(raw(event::encode(kind, &reply.as_reply())));
         };
         let method = request.head.method.clone();
         let path = String::from_utf8_lossy(&request.head.path).into_owned();
@@ -87,7 +100,7 @@ impl Invoker {
         let bytes_in = http_body::Body::size_hint(&request.body)
             .exact()
             .unwrap_or(0);
-        let response = self.app.handle(request, id.clone(), deadline).await;
+        let response = app.handle(request, id.clone(), deadline).await;
         let (mut parts, body) = response.into_parts();
         let body = match collect(body, deadline, self.max_response).await {
             Ok(body) => body,
@@ -124,6 +137,28 @@ impl Invoker {
             bytes_out = answer.json.len(),
         );
         Ok(raw(answer.json))
+    }
+
+    /// An invocation that is no HTTP event: a release command, or an error.
+    async fn command(&self, payload: &str, id: &str) -> Result<Box<RawValue>, InvokeError> {
+        let command = match command::command(payload.as_bytes()) {
+            Ok(Some(command)) => command,
+            Ok(None) => {
+                tracing::error!(request = %id, "not an HTTP event: {}", EventError::UnknownShape);
+                return Err(EventError::UnknownShape.into());
+            }
+            Err(e) => {
+                tracing::error!(request = %id, "{e}");
+                return Err(e.into());
+            }
+        };
+        match self.releases.run(command).await {
+            Ok(answer) => Ok(raw(answer.to_string().into_bytes())),
+            Err(e) => {
+                tracing::error!(request = %id, "release command failed: {e:#}");
+                Err(format!("{e:#}").into())
+            }
+        }
     }
 
     /// The request's time: until Lambda's deadline less the margin, or the configured

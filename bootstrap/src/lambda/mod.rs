@@ -19,6 +19,7 @@ use crate::app::{App, Settings};
 use crate::docroot::FsDocroot;
 use crate::fastcgi::Client;
 use crate::fpm::{Fpm, FpmConfig};
+use crate::release::Releases;
 use anyhow::{anyhow, bail, Context, Result};
 use invocation::Invoker;
 use offload::Offload;
@@ -83,8 +84,14 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
         }
     };
     let php = Client::new(fpm.socket(), settings.fpm.children);
+    let app = docroot.map(|docroot| App::new(FsDocroot::new(docroot), php, settings.core.clone()));
+    let env = config::SiteEnv::from_env();
     Ok(Invoker {
-        app: App::new(FsDocroot::new(docroot), php, settings.core.clone()),
+        app,
+        releases: Releases {
+            dir: env.releases_dir(),
+            serving: env.release,
+        },
         fpm,
         offload,
         margin: settings.margin,
@@ -95,9 +102,9 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
     })
 }
 
-/// Everything but php-fpm: the environment `lambda_runtime` insists on, the site, the
-/// offload bucket.
-async fn check(settings: &LambdaSettings) -> Result<(PathBuf, Option<Offload>)> {
+/// Everything but php-fpm: the environment `lambda_runtime` insists on, the site (none
+/// yet, on a function set up for releases that has not had one), the offload bucket.
+async fn check(settings: &LambdaSettings) -> Result<(Option<PathBuf>, Option<Offload>)> {
     // lambda_runtime panics without these; a clear init error is kinder.
     for name in [
         "AWS_LAMBDA_FUNCTION_NAME",
@@ -108,7 +115,34 @@ async fn check(settings: &LambdaSettings) -> Result<(PathBuf, Option<Offload>)> 
             bail!("{name} is not set; Lambda sets it in every sandbox (an emulator must too)");
         }
     }
-    let site = config::site(&config::SiteEnv::from_env())?;
+    let env = config::SiteEnv::from_env();
+    let docroot = match docroot(&env) {
+        Ok(docroot) => Some(docroot),
+        // The first `lamphp deploy` needs a running function to unpack its release.
+        Err(e) if env.release.is_none() && env.releases.is_some() => {
+            tracing::warn!(
+                "{e:#}; HTTP requests get 503 until `lamphp deploy` sets LAMPHP_RELEASE"
+            );
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let offload = settings.offload_bucket.clone().map(Offload::new);
+    Ok((docroot, offload))
+}
+
+/// The site's document root, checked to exist with its front controller.
+fn docroot(env: &config::SiteEnv) -> Result<PathBuf> {
+    let site = config::site(env)?;
+    if let Some(release) = &site.release {
+        if !release.is_dir() {
+            bail!(
+                "the release {} (LAMPHP_RELEASE) is not in {}: deploy it with `lamphp deploy`, or point LAMPHP_RELEASES at the directory it is in",
+                env.release.as_deref().unwrap_or_default(),
+                env.releases_dir().display()
+            );
+        }
+    }
     let docroot = std::fs::canonicalize(&site.docroot).with_context(|| {
         format!(
             "the document root {} cannot be used",
@@ -123,6 +157,5 @@ async fn check(settings: &LambdaSettings) -> Result<(PathBuf, Option<Offload>)> 
             );
         }
     }
-    let offload = settings.offload_bucket.clone().map(Offload::new);
-    Ok((docroot, offload))
+    Ok(docroot)
 }

@@ -30,9 +30,28 @@ use tokio::process::{Child, Command};
 /// The ALB refuses larger request bodies with 413.
 const ALB_MAX_BODY: usize = 1 << 20;
 
+/// What the Lambda loop serves.
+#[derive(Debug, Clone)]
+pub enum LocalSite {
+    /// A document root (`LAMPHP_ROOT`).
+    Root(PathBuf),
+    /// A release under `LAMPHP_RELEASES`, with the front controller relative to it,
+    /// resolved by the loop as on Lambda.
+    Release { release: String, handler: String },
+}
+
+impl std::fmt::Display for LocalSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            LocalSite::Root(root) => write!(f, "{}", root.display()),
+            LocalSite::Release { release, .. } => write!(f, "release {release}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LocalSettings {
-    pub root: PathBuf,
+    pub site: LocalSite,
     pub listen: SocketAddr,
     /// The target group's `lambda.multi_value_headers.enabled`.
     pub multi_value: bool,
@@ -65,7 +84,7 @@ pub async fn run(settings: LocalSettings, shutdown: impl Future<Output = ()>) ->
         } else {
             "single-value"
         },
-        settings.root.display()
+        settings.site
     );
     let api = Arc::new(api);
     tokio::pin!(shutdown);
@@ -97,9 +116,15 @@ fn spawn_runtime(settings: &LocalSettings, api: SocketAddr) -> Result<Child> {
         .env("AWS_LAMBDA_FUNCTION_NAME", "lamphp-local")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("LAMPHP_ROOT", &settings.root)
         .stdin(Stdio::null())
         .kill_on_drop(true);
+    match &settings.site {
+        LocalSite::Root(root) => command.env("LAMPHP_ROOT", root),
+        LocalSite::Release { release, handler } => command
+            .env("LAMPHP_RELEASE", release)
+            .env("_HANDLER", handler)
+            .env_remove("LAMPHP_ROOT"),
+    };
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(|| {
