@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 pub struct Watch {
     pub port: u16,
     pub log: Arc<Mutex<String>>,
-    children: Vec<Child>,
+    emulator: Child,
+    runtimes: Vec<Child>,
 }
 
 impl Watch {
@@ -58,7 +59,8 @@ impl Watch {
         let watch = Watch {
             port,
             log,
-            children: vec![watch],
+            emulator: watch,
+            runtimes: Vec::new(),
         };
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -72,6 +74,11 @@ impl Watch {
         watch
     }
 
+    /// The Runtime API's address, as Lambda gives it in `AWS_LAMBDA_RUNTIME_API`.
+    pub fn api(&self) -> String {
+        format!("http://127.0.0.1:{}/.rt", self.port)
+    }
+
     /// Start `exe` (a `bootstrap`) as the function's runtime, with the environment Lambda
     /// gives a sandbox and `env`.
     pub fn runtime<K: AsRef<OsStr>, V: AsRef<OsStr>>(
@@ -79,22 +86,36 @@ impl Watch {
         exe: &Path,
         env: impl IntoIterator<Item = (K, V)>,
     ) {
-        let mut runtime = Command::new(exe)
-            .env(
-                "AWS_LAMBDA_RUNTIME_API",
-                format!("http://127.0.0.1:{}/.rt", self.port),
-            )
+        let mut runtime = Command::new(exe);
+        runtime
+            .env("AWS_LAMBDA_RUNTIME_API", self.api())
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .envs(env)
+            .envs(env);
+        self.spawn(runtime);
+    }
+
+    /// Start `command` as a runtime polling this emulator (its environment is the
+    /// caller's to set, e.g. inside a sandbox); its output goes to the log.
+    pub fn spawn(&mut self, mut command: Command) {
+        let mut runtime = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("starting bootstrap");
+            .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
         capture(runtime.stdout.take().unwrap(), self.log.clone());
         capture(runtime.stderr.take().unwrap(), self.log.clone());
-        self.children.push(runtime);
+        self.runtimes.push(runtime);
+    }
+
+    /// Stop every runtime: the emulator hands an event to whichever polls, so a test
+    /// that means one runtime to answer stops the others first.
+    pub fn stop_runtimes(&mut self) {
+        for mut runtime in self.runtimes.drain(..) {
+            let _ = runtime.kill();
+            let _ = runtime.wait();
+        }
     }
 
     pub fn log(&self) -> String {
@@ -124,10 +145,9 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.stop_runtimes();
+        let _ = self.emulator.kill();
+        let _ = self.emulator.wait();
     }
 }
 
@@ -147,7 +167,8 @@ fn post(port: u16, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
     Ok((response.status, response.body))
 }
 
-fn capture(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>) {
+/// Append `stream`'s lines to `log` as they come.
+pub fn capture(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>) {
     thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
             let mut log = log.lock().unwrap();

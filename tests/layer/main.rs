@@ -7,11 +7,14 @@
 //! loop, whatever the CMD) and as ECS does (`serve`). Needs bubblewrap, patchelf, zip and
 //! unzip (`make test` installs them).
 
+#[path = "../lambda/emulator.rs"]
+mod emulator;
 #[path = "../parity/http.rs"]
 mod http;
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
+use emulator::{capture, Watch};
+use std::io::Read;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -61,14 +64,12 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
-struct Killed(Vec<Child>);
+struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -245,30 +246,9 @@ fn every_elf_file_resolves_its_libraries_inside_the_layer_or_glibc() {
 /// with the image's CMD as arguments).
 #[test]
 fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
-    require("cargo", &["lambda", "--help"], "pip install cargo-lambda");
     let root = layer();
-    let port = free_port();
-    let log = Arc::new(Mutex::new(String::new()));
-    let mut watch = Command::new("cargo")
-        .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
-        .args(["-P", &port.to_string()])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting cargo lambda watch");
-    capture(watch.stderr.take().unwrap(), log.clone());
-    let _watch = Killed(vec![watch]);
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "cargo lambda watch did not listen:\n{}",
-            log.lock().unwrap()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
-    let api = format!("http://127.0.0.1:{port}/.rt");
+    let mut watch = Watch::start(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let api = watch.api();
     let env = [
         ("AWS_LAMBDA_RUNTIME_API", api.as_str()),
         ("AWS_LAMBDA_FUNCTION_NAME", "_"),
@@ -292,28 +272,19 @@ fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
         .into_iter()
         .enumerate()
     {
-        // One runtime at a time: the emulator hands the event to whichever polls.
-        let _runtime = spawn_logged(sandbox(root, &env, program), &log);
-        let start = Instant::now();
-        let body = loop {
-            match post(port, "/2015-03-31/functions/_/invocations", &event) {
-                Ok((200, body)) => break body,
-                other if start.elapsed() > Duration::from_secs(30) => {
-                    panic!("{program:?}: no answer: {other:?}\n{}", log.lock().unwrap())
-                }
-                _ => thread::sleep(Duration::from_millis(200)),
-            }
-        };
+        watch.stop_runtimes();
+        watch.spawn(sandbox(root, &env, program));
+        let (_, body) = watch.invoke_when_ready(&event);
         let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             answer["statusCode"],
             200,
             "{program:?}: {answer}\n{}",
-            log.lock().unwrap()
+            watch.log()
         );
         let page: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap())
             .unwrap_or_else(|e| panic!("{e}: {answer}"));
-        assert_served_by_the_layer(&page, &log, served + 1);
+        assert_served_by_the_layer(&page, &watch.log, served + 1);
     }
 }
 
@@ -435,27 +406,5 @@ fn spawn_logged(mut command: Command, log: &Arc<Mutex<String>>) -> Killed {
         .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
     capture(child.stdout.take().unwrap(), log.clone());
     capture(child.stderr.take().unwrap(), log.clone());
-    Killed(vec![child])
-}
-
-/// POST `body` to `path` on 127.0.0.1:`port`; (status, body).
-fn post(port: u16, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(body);
-    let response = http::exchange(port, &request)?;
-    Ok((response.status, response.body))
-}
-
-fn capture(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>) {
-    thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let mut log = log.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
+    Killed(child)
 }
