@@ -8,6 +8,8 @@
 use flate2::read::GzDecoder;
 use http::{HeaderMap, HeaderValue};
 use lamphp::aws::{self, Credentials};
+use lamphp::lambda::event::Kind;
+use lamphp::lambda::fit;
 use lamphp::lambda::offload::Offload;
 use lamphp::lambda::shrink;
 use std::io::Read;
@@ -306,4 +308,40 @@ async fn the_plain_client_streams_a_presigned_url() {
     }
     assert!(got == body, "got {} bytes, not the 5 MiB sent", got.len());
     assert!(frames > 1, "the body came in one piece, not streamed");
+}
+
+/// An S3 that takes the connection and never answers: the upload ends by the time it is
+/// given, with a 504, long before the client's own per-attempt timeout (a minute).
+#[tokio::test]
+async fn a_stalled_upload_ends_by_the_deadline_with_a_504() {
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", stalled.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((connection, _)) = stalled.accept().await {
+            connections.push(connection);
+        }
+    });
+    let offload = Offload::with_config(config(&endpoint), "site-bodies".into());
+    let (parts, ()) = http::Response::new(()).into_parts();
+    let started = tokio::time::Instant::now();
+
+    let answer = fit::fit(
+        Kind::Alb { multi_value: true },
+        &parts,
+        noise(2_000_000).into(),
+        &http::Method::GET,
+        false,
+        Some((&offload, started + Duration::from_millis(500))),
+        "test",
+    )
+    .await;
+
+    assert_eq!(answer.status, http::StatusCode::GATEWAY_TIMEOUT);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    held.abort();
 }

@@ -2,7 +2,8 @@
 //! ALB, with nothing in the function's log. So before answering: gzip when the client
 //! takes it and that is enough; else, for GET and HEAD with an offload bucket, put the
 //! body in S3 and redirect to a short-lived URL; else our own 502 page, and a log line
-//! that says what to do.
+//! that says what to do. The upload ends by the invocation's deadline (504 past it): an
+//! invocation Lambda stops itself would reach the ALB as a bare 502, unlogged.
 
 use super::event::{self, Kind, Reply};
 use super::offload::Offload;
@@ -12,6 +13,7 @@ use bytes::Bytes;
 use http::response::Parts;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use hyper::ext::ReasonPhrase;
+use tokio::time::Instant;
 
 /// The ALB's limit on the response JSON. AWS says "1 MB"; the decimal reading is the
 /// safe one.
@@ -61,14 +63,15 @@ pub fn page_reply(status: StatusCode, page: &str) -> OwnedReply {
     }
 }
 
-/// Encode the response for `kind`, shrinking or moving it if it would not fit.
+/// Encode the response for `kind`, shrinking or moving it if it would not fit; `offload`
+/// is the bucket to move it to, and the time by which the upload must be done.
 pub async fn fit(
     kind: Kind,
     parts: &Parts,
     body: Bytes,
     method: &Method,
     gzip_ok: bool,
-    offload: Option<&Offload>,
+    offload: Option<(&Offload, Instant)>,
     request_id: &str,
 ) -> Answer {
     let reason = parts
@@ -103,14 +106,23 @@ pub async fn fit(
     }
     let cacheable_method = matches!(*method, Method::GET | Method::HEAD);
     match offload {
-        Some(offload) if cacheable_method => {
-            match offload.put(reply.body.clone(), &reply.headers).await {
-                Ok(url) => {
+        Some((offload, by)) if cacheable_method => {
+            let upload = offload.put(reply.body.clone(), &reply.headers);
+            match tokio::time::timeout_at(by, upload).await {
+                Ok(Ok(url)) => {
                     tracing::info!(request = %request_id, "moved a {size}-byte body to S3 to get past the ALB's 1 MB");
                     return redirect(&url).encode(kind);
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::error!(request = %request_id, "offloading a {size}-byte body to S3 failed: {e}")
+                }
+                Err(_) => {
+                    tracing::error!(request = %request_id, "offloading a {size}-byte body to S3 did not finish before the invocation's deadline; is S3 reachable from the function (VPC endpoint or NAT)?");
+                    return page_reply(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        &error_page::html(StatusCode::GATEWAY_TIMEOUT),
+                    )
+                    .encode(kind);
                 }
             }
         }

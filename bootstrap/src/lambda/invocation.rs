@@ -121,7 +121,11 @@ impl Invoker {
             body,
             &method,
             gzip_ok,
-            self.offload.as_ref(),
+            // Half the margin kept back before Lambda's deadline is the upload's; the
+            // rest answers.
+            self.offload
+                .as_ref()
+                .map(|o| (o, deadline + self.margin / 2)),
             &id,
         )
         .await;
