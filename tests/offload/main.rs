@@ -137,17 +137,25 @@ async fn an_unknown_bucket_is_a_clear_error() {
     let moto = Moto::start();
     let offload = Offload::with_config(config(&moto.endpoint()), "no-such-bucket".into());
 
+    put_fails_saying(
+        &offload,
+        &[
+            "s3://no-such-bucket/lamphp-offload/",
+            "NoSuchBucket",
+            "LAMPHP_OFFLOAD_BUCKET",
+        ],
+    )
+    .await;
+}
+
+/// A put through `offload` fails with an error that names each of `needles`.
+async fn put_fails_saying(offload: &Offload, needles: &[&str]) {
     let err = offload
         .put(noise(1024).into(), &HeaderMap::new())
         .await
         .unwrap_err()
         .to_string();
-
-    for needle in [
-        "s3://no-such-bucket/lamphp-offload/",
-        "NoSuchBucket",
-        "LAMPHP_OFFLOAD_BUCKET",
-    ] {
+    for needle in needles {
         assert!(err.contains(needle), "{needle:?} not in: {err}");
     }
 }
@@ -157,19 +165,15 @@ async fn an_unreachable_endpoint_is_a_clear_error() {
     let closed = format!("http://127.0.0.1:{}", free_port());
     let offload = Offload::with_config(config(&closed), "site-bodies".into());
 
-    let err = offload
-        .put(noise(1024).into(), &HeaderMap::new())
-        .await
-        .unwrap_err()
-        .to_string();
-
-    for needle in [
-        "s3://site-bodies/",
-        "S3 could not be reached",
-        "gateway endpoint",
-    ] {
-        assert!(err.contains(needle), "{needle:?} not in: {err}");
-    }
+    put_fails_saying(
+        &offload,
+        &[
+            "s3://site-bodies/",
+            "S3 could not be reached",
+            "gateway endpoint",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -256,15 +260,11 @@ async fn a_refusing_container_endpoint_is_a_clear_error() {
     ]);
     let offload = Offload::with_config(config, "b".into());
 
-    let err = offload
-        .put(noise(10).into(), &HeaderMap::new())
-        .await
-        .unwrap_err()
-        .to_string();
-
-    for needle in ["container credentials endpoint", "403", "AccessDenied"] {
-        assert!(err.contains(needle), "{needle:?} not in: {err}");
-    }
+    put_fails_saying(
+        &offload,
+        &["container credentials endpoint", "403", "AccessDenied"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -273,12 +273,7 @@ async fn no_region_is_a_clear_error() {
         config_from(&[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S")]),
         "b".into(),
     );
-    let err = offload
-        .put(noise(10).into(), &HeaderMap::new())
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("AWS_REGION"), "{err}");
+    put_fails_saying(&offload, &["AWS_REGION"]).await;
 }
 
 #[tokio::test]
