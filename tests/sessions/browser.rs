@@ -6,11 +6,12 @@
 
 use std::time::Duration;
 
-/// One response: status, header fields as sent, body as text.
+/// One response: status, header fields as sent, body as text (lossy) and as bytes.
 pub struct Page {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Page {
@@ -31,17 +32,17 @@ pub struct Browser {
 impl Browser {
     /// GET `path`, or POST the urlencoded `form` to it: (status, body).
     pub fn fetch(&mut self, port: u16, path: &str, form: Option<&str>) -> (u16, String) {
-        let body = form.map(|f| ("application/x-www-form-urlencoded", f));
+        let body = form.map(|f| ("application/x-www-form-urlencoded", f.as_bytes()));
         let page = self.request(port, path, body, &[]);
         (page.status, page.body)
     }
 
-    /// GET `path`, or POST `body` (content type, text) to it, with extra `headers`.
+    /// GET `path`, or POST `body` (content type, bytes) to it, with extra `headers`.
     pub fn request(
         &mut self,
         port: u16,
         path: &str,
-        body: Option<(&str, &str)>,
+        body: Option<(&str, &[u8])>,
         headers: &[(&str, &str)],
     ) -> Page {
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -93,11 +94,12 @@ impl Browser {
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
             .collect();
         let status = res.status().as_u16();
-        let body = res.body_mut().read_to_string().unwrap();
+        let bytes = res.body_mut().read_to_vec().unwrap();
         Page {
             status,
             headers,
-            body,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     }
 

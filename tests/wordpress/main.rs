@@ -75,8 +75,8 @@ fn expect(page: &Page, status: u16, what: &str, server: &Server) {
     );
 }
 
-/// Log in as admin and open the dashboard.
-fn log_in(browser: &mut Browser, server: &Server) {
+/// Log in as admin and open the dashboard; returns it.
+fn log_in(browser: &mut Browser, server: &Server) -> Page {
     let port = server.port;
     // WordPress sets a test cookie with the form and refuses logins that do not send it
     // back.
@@ -94,7 +94,7 @@ fn log_in(browser: &mut Browser, server: &Server) {
     let page = browser.request(
         port,
         "/wp-login.php",
-        Some(("application/x-www-form-urlencoded", &form)),
+        Some(("application/x-www-form-urlencoded", form.as_bytes())),
         &[],
     );
     expect(&page, 302, "the login", server);
@@ -119,10 +119,58 @@ fn log_in(browser: &mut Browser, server: &Server) {
     for marker in ["<h1>Dashboard</h1>", "wp-admin-bar-my-account", "Howdy, "] {
         assert!(page.body.contains(marker), "no {marker:?} in the dashboard");
     }
+    page
 }
 
-/// Install WordPress, log in, post, switch to pretty permalinks; returns the post's id.
-fn install_and_post(browser: &mut Browser, server: &Server, clock: &mut Clock) -> u64 {
+/// Log out through the dashboard's link: the auth cookies are cleared (one Set-Cookie
+/// each, several in one response) and the dashboard sends us back to the login form.
+fn log_out(browser: &mut Browser, server: &Server, dashboard: &Page) {
+    let port = server.port;
+    let marker = "wp-login.php?action=logout&#038;_wpnonce=";
+    let at = dashboard.body.find(marker).expect("a logout link") + marker.len();
+    let nonce = &dashboard.body[at..at + 10];
+    let path = format!("/wp-login.php?action=logout&_wpnonce={nonce}");
+    let page = browser.request(port, &path, None, &[]);
+    expect(&page, 302, "logging out", server);
+    assert!(
+        page.header("location")
+            .is_some_and(|l| l.contains("wp-login.php?loggedout=true")),
+        "{:?}",
+        page.headers
+    );
+    let names = browser.cookie_names();
+    assert!(
+        !names.iter().any(|n| n.starts_with("wordpress_logged_in_")),
+        "still logged in: {names:?}"
+    );
+    let page = browser.request(port, "/wp-admin/", None, &[]);
+    expect(&page, 302, "the dashboard once logged out", server);
+    assert!(
+        page.header("location")
+            .is_some_and(|l| l.contains("/wp-login.php?redirect_to=")),
+        "{:?}",
+        page.headers
+    );
+}
+
+/// What the admin made: the post's id and the uploaded image's path.
+struct Made {
+    id: u64,
+    image: String,
+}
+
+/// A 1×1 PNG: binary (0x89 first), so it travels base64-encoded through Lambda.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+fn png() -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(PNG)
+        .unwrap()
+}
+
+/// Install WordPress, log in, post, upload an image, switch to pretty permalinks, log out.
+fn install_and_post(browser: &mut Browser, server: &Server, clock: &mut Clock) -> Made {
     let port = server.port;
     let page = browser.request(port, "/", None, &[]);
     expect(&page, 302, "a site not installed yet", server);
@@ -149,14 +197,14 @@ fn install_and_post(browser: &mut Browser, server: &Server, clock: &mut Clock) -
     let page = browser.request(
         port,
         "/wp-admin/install.php?step=2",
-        Some(("application/x-www-form-urlencoded", &form)),
+        Some(("application/x-www-form-urlencoded", form.as_bytes())),
         &[],
     );
     expect(&page, 200, "the installation", server);
     assert!(page.body.contains("Success!"), "{}", page.body);
     clock.step("installed");
 
-    log_in(browser, server);
+    let dashboard = log_in(browser, server);
     clock.step("logged in, dashboard shown");
 
     // The REST API with the cookie and its nonce, as the block editor makes posts.
@@ -178,7 +226,7 @@ fn install_and_post(browser: &mut Browser, server: &Server, clock: &mut Clock) -
     let page = browser.request(
         port,
         "/?rest_route=/wp/v2/posts",
-        Some(("application/json", &post.to_string())),
+        Some(("application/json", post.to_string().as_bytes())),
         &[("X-WP-Nonce", &nonce)],
     );
     expect(&page, 201, "creating the post", server);
@@ -186,6 +234,29 @@ fn install_and_post(browser: &mut Browser, server: &Server, clock: &mut Clock) -
     let id = created["id"].as_u64().expect("the post's id");
     assert_eq!(created["slug"], POST_SLUG);
     clock.step("post created");
+
+    // An upload, as the media library sends it: the file as the raw body.
+    let page = browser.request(
+        port,
+        "/?rest_route=/wp/v2/media",
+        Some(("image/png", &png())),
+        &[
+            ("X-WP-Nonce", &nonce),
+            (
+                "Content-Disposition",
+                "attachment; filename=\"lamphp-dot.png\"",
+            ),
+        ],
+    );
+    expect(&page, 201, "uploading an image", server);
+    let media: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+    let url = media["source_url"].as_str().expect("the upload's URL");
+    let image = url
+        .strip_prefix(&format!("http://127.0.0.1:{port}"))
+        .unwrap_or_else(|| panic!("{url} is not on this site"))
+        .to_owned();
+    assert!(image.starts_with("/wp-content/uploads/"), "{image}");
+    clock.step("image uploaded");
 
     let page = browser.request(port, &format!("/?p={id}"), None, &[]);
     expect(&page, 200, "the post by id", server);
@@ -206,19 +277,20 @@ fn install_and_post(browser: &mut Browser, server: &Server, clock: &mut Clock) -
     let page = browser.request(
         port,
         "/wp-admin/options-permalink.php",
-        Some(("application/x-www-form-urlencoded", &form)),
+        Some(("application/x-www-form-urlencoded", form.as_bytes())),
         &[],
     );
     expect(&page, 302, "saving the permalinks", server);
     let page = browser.request(port, "/wp-admin/options-permalink.php", None, &[]);
     assert_eq!(field(&page, "permalink_structure"), "/%postname%/");
     clock.step("permalinks set");
-    id
+    log_out(browser, server, &dashboard);
+    Made { id, image }
 }
 
 /// What any visitor sees once the post is up.
-fn check_front_end(server: &Server, id: u64) {
-    let port = server.port;
+fn check_front_end(server: &Server, made: &Made) {
+    let (port, id) = (server.port, made.id);
     let mut visitor = Browser::default();
     let page = visitor.request(port, &format!("/{POST_SLUG}/"), None, &[]);
     expect(&page, 200, "the post at its permalink", server);
@@ -248,6 +320,28 @@ fn check_front_end(server: &Server, id: u64) {
         page.body
     );
 
+    // Search, plain and pretty; the feed, whose type PHP sets.
+    for path in ["/?s=lamphp", "/search/lamphp/"] {
+        let page = visitor.request(port, path, None, &[]);
+        expect(&page, 200, path, server);
+        assert!(page.body.contains(POST_TITLE), "{path}:\n{}", page.body);
+    }
+    let page = visitor.request(port, "/feed/", None, &[]);
+    expect(&page, 200, "the feed", server);
+    assert!(
+        page.header("content-type")
+            .is_some_and(|t| t.starts_with("application/rss+xml")),
+        "{:?}",
+        page.headers
+    );
+    assert!(page.body.contains(&format!("<title>{POST_TITLE}</title>")));
+
+    // The uploaded image, a file PHP wrote, served as a static file byte for byte.
+    let page = visitor.request(port, &made.image, None, &[]);
+    expect(&page, 200, "the uploaded image", server);
+    assert_eq!(page.header("content-type"), Some("image/png"));
+    assert_eq!(page.bytes, png());
+
     // A static file, with nginx's type; and a directory without its slash.
     let page = visitor.request(port, "/wp-includes/css/dashicons.min.css", None, &[]);
     expect(&page, 200, "a stylesheet", server);
@@ -276,8 +370,8 @@ fn wordpress_installs_logs_in_and_serves_a_post_at_its_permalink() {
     let lambda = Server::local_at(&root, &[], &[]);
     clock.step("bootstrap local started");
     let mut browser = Browser::default();
-    let id = install_and_post(&mut browser, &lambda, &mut clock);
-    check_front_end(&lambda, id);
+    let made = install_and_post(&mut browser, &lambda, &mut clock);
+    check_front_end(&lambda, &made);
     clock.step("front end checked (Lambda mode)");
     assert_eq!(
         db.sql("SELECT post_title FROM wordpress.wp_posts WHERE post_name = 'hello-lamphp'"),
@@ -287,7 +381,9 @@ fn wordpress_installs_logs_in_and_serves_a_post_at_its_permalink() {
     // The same site and database through `bootstrap serve`.
     let serve = Server::start_at(&root, &[]);
     clock.step("bootstrap serve started");
-    check_front_end(&serve, id);
-    log_in(&mut Browser::default(), &serve);
+    check_front_end(&serve, &made);
+    let mut browser = Browser::default();
+    let dashboard = log_in(&mut browser, &serve);
+    log_out(&mut browser, &serve, &dashboard);
     clock.step("front end checked and logged in (serve mode)");
 }
