@@ -9,12 +9,15 @@ mod browser;
 #[path = "../parity/http.rs"]
 mod http;
 mod mariadb;
+#[path = "../parity/reference.rs"]
+mod reference;
 #[path = "../serve/server.rs"]
 mod server;
 mod site;
 
 use browser::{Browser, Page};
 use mariadb::MariaDb;
+use reference::Reference;
 use server::Server;
 use std::time::Instant;
 
@@ -22,6 +25,50 @@ const TITLE: &str = "Lamphp Test Blog";
 const PASSWORD: &str = "correct-horse-battery-staple-42";
 const POST_TITLE: &str = "Hello lamphp";
 const POST_SLUG: &str = "hello-lamphp";
+
+/// A server the browser talks to, and what to show when it answers wrong.
+trait Site {
+    fn port(&self) -> u16;
+    fn log(&self) -> String;
+
+    /// Scheme and authority of the URLs WordPress makes (WP_HOME is built from
+    /// HTTP_HOST).
+    fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port())
+    }
+}
+
+impl Site for Server {
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn log(&self) -> String {
+        Server::log(self)
+    }
+}
+
+/// nginx + php-fpm, the parity suite's reference, on its direct (no ALB) server.
+impl Site for Reference {
+    fn port(&self) -> u16 {
+        self.direct_port
+    }
+
+    /// Debian's nginx passes HTTP_HOST as `$host`, without the port (the README's
+    /// HTTP_HOST row; lamphp keeps it), so WordPress behind it on a port other than 80
+    /// makes links without the port.
+    fn origin(&self) -> String {
+        "http://127.0.0.1".to_owned()
+    }
+
+    fn log(&self) -> String {
+        ["nginx-error.log", "fpm.log"]
+            .iter()
+            .map(|f| std::fs::read_to_string(self.run.path().join(f)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
 
 /// Prints how long each step took, and the whole.
 struct Clock {
@@ -64,11 +111,11 @@ fn field(page: &Page, name: &str) -> String {
     value[..value.find('"').unwrap()].to_owned()
 }
 
-fn expect(page: &Page, status: u16, what: &str, server: &Server) {
+fn expect(page: &Page, status: u16, what: &str, server: &impl Site) {
     assert_eq!(
         page.status,
         status,
-        "{what}: headers {:?}\n{}\n--- lamphp's log:\n{}",
+        "{what}: headers {:?}\n{}\n--- the server's log:\n{}",
         page.headers,
         page.body,
         server.log()
@@ -76,8 +123,8 @@ fn expect(page: &Page, status: u16, what: &str, server: &Server) {
 }
 
 /// Log in as admin and open the dashboard; returns it.
-fn log_in(browser: &mut Browser, server: &Server) -> Page {
-    let port = server.port;
+fn log_in(browser: &mut Browser, server: &impl Site) -> Page {
+    let port = server.port();
     // WordPress sets a test cookie with the form and refuses logins that do not send it
     // back.
     let page = browser.request(port, "/wp-login.php", None, &[]);
@@ -87,9 +134,10 @@ fn log_in(browser: &mut Browser, server: &Server) -> Page {
         "no test cookie: {:?}",
         page.headers
     );
+    let dashboard = format!("{}/wp-admin/", server.origin());
     let form = format!(
-        "log=admin&pwd={PASSWORD}&wp-submit=Log+In&testcookie=1\
-         &redirect_to=http%3A%2F%2F127.0.0.1%3A{port}%2Fwp-admin%2F"
+        "log=admin&pwd={PASSWORD}&wp-submit=Log+In&testcookie=1&redirect_to={}",
+        dashboard.replace(':', "%3A").replace('/', "%2F")
     );
     let page = browser.request(
         port,
@@ -98,10 +146,7 @@ fn log_in(browser: &mut Browser, server: &Server) -> Page {
         &[],
     );
     expect(&page, 302, "the login", server);
-    assert_eq!(
-        page.header("location"),
-        Some(format!("http://127.0.0.1:{port}/wp-admin/").as_str())
-    );
+    assert_eq!(page.header("location"), Some(dashboard.as_str()));
     let names = browser.cookie_names();
     assert!(
         names.iter().any(|n| n.starts_with("wordpress_logged_in_")),
@@ -124,8 +169,8 @@ fn log_in(browser: &mut Browser, server: &Server) -> Page {
 
 /// Log out through the dashboard's link: the auth cookies are cleared (one Set-Cookie
 /// each, several in one response) and the dashboard sends us back to the login form.
-fn log_out(browser: &mut Browser, server: &Server, dashboard: &Page) {
-    let port = server.port;
+fn log_out(browser: &mut Browser, server: &impl Site, dashboard: &Page) {
+    let port = server.port();
     let marker = "wp-login.php?action=logout&#038;_wpnonce=";
     let at = dashboard.body.find(marker).expect("a logout link") + marker.len();
     let nonce = &dashboard.body[at..at + 10];
@@ -170,8 +215,8 @@ fn png() -> Vec<u8> {
 }
 
 /// Install WordPress, log in, post, upload an image, switch to pretty permalinks, log out.
-fn install_and_post(browser: &mut Browser, server: &Server, clock: &mut Clock) -> Made {
-    let port = server.port;
+fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock) -> Made {
+    let port = server.port();
     let page = browser.request(port, "/", None, &[]);
     expect(&page, 302, "a site not installed yet", server);
     assert!(
@@ -252,7 +297,7 @@ fn install_and_post(browser: &mut Browser, server: &Server, clock: &mut Clock) -
     let media: serde_json::Value = serde_json::from_str(&page.body).unwrap();
     let url = media["source_url"].as_str().expect("the upload's URL");
     let image = url
-        .strip_prefix(&format!("http://127.0.0.1:{port}"))
+        .strip_prefix(&server.origin())
         .unwrap_or_else(|| panic!("{url} is not on this site"))
         .to_owned();
     assert!(image.starts_with("/wp-content/uploads/"), "{image}");
@@ -289,8 +334,8 @@ fn install_and_post(browser: &mut Browser, server: &Server, clock: &mut Clock) -
 }
 
 /// What any visitor sees once the post is up.
-fn check_front_end(server: &Server, made: &Made) {
-    let (port, id) = (server.port, made.id);
+fn check_front_end(server: &impl Site, made: &Made) {
+    let (port, id) = (server.port(), made.id);
     let mut visitor = Browser::default();
     let page = visitor.request(port, &format!("/{POST_SLUG}/"), None, &[]);
     expect(&page, 200, "the post at its permalink", server);
@@ -302,7 +347,7 @@ fn check_front_end(server: &Server, made: &Made) {
     expect(&page, 301, "the post by id", server);
     assert_eq!(
         page.header("location"),
-        Some(format!("http://127.0.0.1:{port}/{POST_SLUG}/").as_str())
+        Some(format!("{}/{POST_SLUG}/", server.origin()).as_str())
     );
 
     // The REST API at its pretty address, also a front-controller route.
@@ -386,4 +431,15 @@ fn wordpress_installs_logs_in_and_serves_a_post_at_its_permalink() {
     let dashboard = log_in(&mut browser, &serve);
     log_out(&mut browser, &serve, &dashboard);
     clock.step("front end checked and logged in (serve mode)");
+
+    // The same checks hold against nginx + php-fpm over the same site: they test what
+    // nginx does, not what lamphp happens to do.
+    reference::require_reference_programs();
+    let nginx = Reference::start(&root);
+    clock.step("nginx + php-fpm started");
+    check_front_end(&nginx, &made);
+    let mut browser = Browser::default();
+    let dashboard = log_in(&mut browser, &nginx);
+    log_out(&mut browser, &nginx, &dashboard);
+    clock.step("front end checked and logged in (nginx)");
 }
