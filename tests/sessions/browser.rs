@@ -32,9 +32,21 @@ pub struct Browser {
 impl Browser {
     /// GET `path`, or POST the urlencoded `form` to it: (status, body).
     pub fn fetch(&mut self, port: u16, path: &str, form: Option<&str>) -> (u16, String) {
-        let body = form.map(|f| ("application/x-www-form-urlencoded", f.as_bytes()));
-        let page = self.request(port, path, body, &[]);
+        let page = match form {
+            Some(form) => self.post_form(port, path, form),
+            None => self.get(port, path),
+        };
         (page.status, page.body)
+    }
+
+    pub fn get(&mut self, port: u16, path: &str) -> Page {
+        self.request(port, path, None, &[])
+    }
+
+    /// POST the urlencoded `form` to `path`.
+    pub fn post_form(&mut self, port: u16, path: &str, form: &str) -> Page {
+        let body = ("application/x-www-form-urlencoded", form.as_bytes());
+        self.request(port, path, Some(body), &[])
     }
 
     /// GET `path`, or POST `body` (content type, bytes) to it, with extra `headers`.

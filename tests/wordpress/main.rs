@@ -2,7 +2,8 @@
 //! it: the installer, a login, the dashboard, a post made through the REST API, and that
 //! post at its pretty permalink, which only works if the front-controller fallback (nginx's
 //! `try_files $uri $uri/ /index.php?$args`) is right. In Lambda mode (`bootstrap local`),
-//! then the same site through `bootstrap serve`.
+//! then the same site through `bootstrap serve`, then through the reference nginx +
+//! php-fpm, to show the checks expect what nginx does.
 
 #[path = "../sessions/browser.rs"]
 mod browser;
@@ -122,12 +123,19 @@ fn expect(page: &Page, status: u16, what: &str, server: &impl Site) {
     );
 }
 
+/// Expect a redirect with `status`; returns where to.
+fn redirect<'p>(page: &'p Page, status: u16, what: &str, server: &impl Site) -> &'p str {
+    expect(page, status, what, server);
+    page.header("location")
+        .unwrap_or_else(|| panic!("{what}: no Location in {:?}", page.headers))
+}
+
 /// Log in as admin and open the dashboard; returns it.
 fn log_in(browser: &mut Browser, server: &impl Site) -> Page {
     let port = server.port();
     // WordPress sets a test cookie with the form and refuses logins that do not send it
     // back.
-    let page = browser.request(port, "/wp-login.php", None, &[]);
+    let page = browser.get(port, "/wp-login.php");
     expect(&page, 200, "the login form", server);
     assert!(
         browser.cookie_names().contains(&"wordpress_test_cookie"),
@@ -139,14 +147,8 @@ fn log_in(browser: &mut Browser, server: &impl Site) -> Page {
         "log=admin&pwd={PASSWORD}&wp-submit=Log+In&testcookie=1&redirect_to={}",
         dashboard.replace(':', "%3A").replace('/', "%2F")
     );
-    let page = browser.request(
-        port,
-        "/wp-login.php",
-        Some(("application/x-www-form-urlencoded", form.as_bytes())),
-        &[],
-    );
-    expect(&page, 302, "the login", server);
-    assert_eq!(page.header("location"), Some(dashboard.as_str()));
+    let page = browser.post_form(port, "/wp-login.php", &form);
+    assert_eq!(redirect(&page, 302, "the login", server), dashboard);
     let names = browser.cookie_names();
     assert!(
         names.iter().any(|n| n.starts_with("wordpress_logged_in_")),
@@ -159,7 +161,7 @@ fn log_in(browser: &mut Browser, server: &impl Site) -> Page {
         "no auth cookie: {names:?}"
     );
 
-    let page = browser.request(port, "/wp-admin/", None, &[]);
+    let page = browser.get(port, "/wp-admin/");
     expect(&page, 200, "the dashboard", server);
     for marker in ["<h1>Dashboard</h1>", "wp-admin-bar-my-account", "Howdy, "] {
         assert!(page.body.contains(marker), "no {marker:?} in the dashboard");
@@ -175,26 +177,22 @@ fn log_out(browser: &mut Browser, server: &impl Site, dashboard: &Page) {
     let at = dashboard.body.find(marker).expect("a logout link") + marker.len();
     let nonce = &dashboard.body[at..at + 10];
     let path = format!("/wp-login.php?action=logout&_wpnonce={nonce}");
-    let page = browser.request(port, &path, None, &[]);
-    expect(&page, 302, "logging out", server);
+    let page = browser.get(port, &path);
+    let location = redirect(&page, 302, "logging out", server);
     assert!(
-        page.header("location")
-            .is_some_and(|l| l.contains("wp-login.php?loggedout=true")),
-        "{:?}",
-        page.headers
+        location.contains("wp-login.php?loggedout=true"),
+        "{location}"
     );
     let names = browser.cookie_names();
     assert!(
         !names.iter().any(|n| n.starts_with("wordpress_logged_in_")),
         "still logged in: {names:?}"
     );
-    let page = browser.request(port, "/wp-admin/", None, &[]);
-    expect(&page, 302, "the dashboard once logged out", server);
+    let page = browser.get(port, "/wp-admin/");
+    let location = redirect(&page, 302, "the dashboard once logged out", server);
     assert!(
-        page.header("location")
-            .is_some_and(|l| l.contains("/wp-login.php?redirect_to=")),
-        "{:?}",
-        page.headers
+        location.contains("/wp-login.php?redirect_to="),
+        "{location}"
     );
 }
 
@@ -217,15 +215,10 @@ fn png() -> Vec<u8> {
 /// Install WordPress, log in, post, upload an image, switch to pretty permalinks, log out.
 fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock) -> Made {
     let port = server.port();
-    let page = browser.request(port, "/", None, &[]);
-    expect(&page, 302, "a site not installed yet", server);
-    assert!(
-        page.header("location")
-            .is_some_and(|l| l.ends_with("/wp-admin/install.php")),
-        "{:?}",
-        page.headers
-    );
-    let page = browser.request(port, "/wp-admin/install.php", None, &[]);
+    let page = browser.get(port, "/");
+    let location = redirect(&page, 302, "a site not installed yet", server);
+    assert!(location.ends_with("/wp-admin/install.php"), "{location}");
+    let page = browser.get(port, "/wp-admin/install.php");
     expect(&page, 200, "the installer", server);
     assert!(page.body.contains("weblog_title"), "{}", page.body);
     // This request takes about 10 s in Lambda mode: the installer probes whether pretty
@@ -239,12 +232,7 @@ fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock
          &language=&Submit=Install+WordPress",
         TITLE.replace(' ', "+")
     );
-    let page = browser.request(
-        port,
-        "/wp-admin/install.php?step=2",
-        Some(("application/x-www-form-urlencoded", form.as_bytes())),
-        &[],
-    );
+    let page = browser.post_form(port, "/wp-admin/install.php?step=2", &form);
     expect(&page, 200, "the installation", server);
     assert!(page.body.contains("Success!"), "{}", page.body);
     clock.step("installed");
@@ -303,7 +291,7 @@ fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock
     assert!(image.starts_with("/wp-content/uploads/"), "{image}");
     clock.step("image uploaded");
 
-    let page = browser.request(port, &format!("/?p={id}"), None, &[]);
+    let page = browser.get(port, &format!("/?p={id}"));
     expect(&page, 200, "the post by id", server);
     assert!(page.body.contains(POST_TITLE), "{}", page.body);
     assert!(page.body.contains("Served through lamphp."));
@@ -311,7 +299,7 @@ fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock
     // Pretty permalinks, through the settings form. WordPress offers them without an
     // `/index.php/` prefix only when it believes it runs behind nginx (or Apache's
     // mod_rewrite).
-    let page = browser.request(port, "/wp-admin/options-permalink.php", None, &[]);
+    let page = browser.get(port, "/wp-admin/options-permalink.php");
     expect(&page, 200, "the permalink settings", server);
     let form = format!(
         "_wpnonce={}&_wp_http_referer=%2Fwp-admin%2Foptions-permalink.php\
@@ -319,14 +307,9 @@ fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock
          &category_base=&tag_base=&submit=Save+Changes",
         field(&page, "_wpnonce")
     );
-    let page = browser.request(
-        port,
-        "/wp-admin/options-permalink.php",
-        Some(("application/x-www-form-urlencoded", form.as_bytes())),
-        &[],
-    );
+    let page = browser.post_form(port, "/wp-admin/options-permalink.php", &form);
     expect(&page, 302, "saving the permalinks", server);
-    let page = browser.request(port, "/wp-admin/options-permalink.php", None, &[]);
+    let page = browser.get(port, "/wp-admin/options-permalink.php");
     assert_eq!(field(&page, "permalink_structure"), "/%postname%/");
     clock.step("permalinks set");
     log_out(browser, server, &dashboard);
@@ -337,27 +320,26 @@ fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock
 fn check_front_end(server: &impl Site, made: &Made) {
     let (port, id) = (server.port(), made.id);
     let mut visitor = Browser::default();
-    let page = visitor.request(port, &format!("/{POST_SLUG}/"), None, &[]);
+    let page = visitor.get(port, &format!("/{POST_SLUG}/"));
     expect(&page, 200, "the post at its permalink", server);
     assert!(page.body.contains(POST_TITLE), "{}", page.body);
     assert!(page.body.contains(TITLE), "{}", page.body);
 
     // The old address now redirects to the canonical one.
-    let page = visitor.request(port, &format!("/?p={id}"), None, &[]);
-    expect(&page, 301, "the post by id", server);
+    let page = visitor.get(port, &format!("/?p={id}"));
     assert_eq!(
-        page.header("location"),
-        Some(format!("{}/{POST_SLUG}/", server.origin()).as_str())
+        redirect(&page, 301, "the post by id", server),
+        format!("{}/{POST_SLUG}/", server.origin())
     );
 
     // The REST API at its pretty address, also a front-controller route.
-    let page = visitor.request(port, &format!("/wp-json/wp/v2/posts/{id}"), None, &[]);
+    let page = visitor.get(port, &format!("/wp-json/wp/v2/posts/{id}"));
     expect(&page, 200, "the post over REST", server);
     let json: serde_json::Value = serde_json::from_str(&page.body).unwrap();
     assert_eq!(json["title"]["rendered"], POST_TITLE);
 
     // An unknown address reaches WordPress, which answers its own 404 page.
-    let page = visitor.request(port, "/no-such-post/", None, &[]);
+    let page = visitor.get(port, "/no-such-post/");
     expect(&page, 404, "an unknown post", server);
     assert!(
         page.body.contains(TITLE),
@@ -367,11 +349,11 @@ fn check_front_end(server: &impl Site, made: &Made) {
 
     // Search, plain and pretty; the feed, whose type PHP sets.
     for path in ["/?s=lamphp", "/search/lamphp/"] {
-        let page = visitor.request(port, path, None, &[]);
+        let page = visitor.get(port, path);
         expect(&page, 200, path, server);
         assert!(page.body.contains(POST_TITLE), "{path}:\n{}", page.body);
     }
-    let page = visitor.request(port, "/feed/", None, &[]);
+    let page = visitor.get(port, "/feed/");
     expect(&page, 200, "the feed", server);
     assert!(
         page.header("content-type")
@@ -382,24 +364,19 @@ fn check_front_end(server: &impl Site, made: &Made) {
     assert!(page.body.contains(&format!("<title>{POST_TITLE}</title>")));
 
     // The uploaded image, a file PHP wrote, served as a static file byte for byte.
-    let page = visitor.request(port, &made.image, None, &[]);
+    let page = visitor.get(port, &made.image);
     expect(&page, 200, "the uploaded image", server);
     assert_eq!(page.header("content-type"), Some("image/png"));
     assert_eq!(page.bytes, png());
 
     // A static file, with nginx's type; and a directory without its slash.
-    let page = visitor.request(port, "/wp-includes/css/dashicons.min.css", None, &[]);
+    let page = visitor.get(port, "/wp-includes/css/dashicons.min.css");
     expect(&page, 200, "a stylesheet", server);
     assert_eq!(page.header("content-type"), Some("text/css"));
     assert!(page.body.contains("dashicons"));
-    let page = visitor.request(port, "/wp-admin", None, &[]);
-    expect(&page, 301, "a directory without its slash", server);
-    assert!(
-        page.header("location")
-            .is_some_and(|l| l.ends_with("/wp-admin/")),
-        "{:?}",
-        page.headers
-    );
+    let page = visitor.get(port, "/wp-admin");
+    let location = redirect(&page, 301, "a directory without its slash", server);
+    assert!(location.ends_with("/wp-admin/"), "{location}");
 }
 
 #[test]
