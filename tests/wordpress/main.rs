@@ -241,12 +241,7 @@ fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock
     clock.step("logged in, dashboard shown");
 
     // The REST API with the cookie and its nonce, as the block editor makes posts.
-    let page = browser.request(
-        port,
-        "/wp-admin/admin-ajax.php?action=rest-nonce",
-        None,
-        &[],
-    );
+    let page = browser.get(port, "/wp-admin/admin-ajax.php?action=rest-nonce");
     expect(&page, 200, "the REST nonce", server);
     let nonce = page.body.trim().to_owned();
     assert!(nonce.len() == 10, "not a nonce: {nonce:?}");
