@@ -6,13 +6,17 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RUN_PACKAGES := php8.2-fpm php8.2-cli
 # bubblewrap, patchelf, zip, unzip: the layer and its test (tests/layer); dokuwiki: the
-# real application tests/sessions logs in to.
+# real application tests/sessions logs in to; wordpress, its default theme and
+# mariadb-server: tests/wordpress (which runs its own mariadbd, not the system service).
+# Note wordpress depends on php8.2-gd, so `make layer` on a machine that ran `make test`
+# picks up gd and its libraries (see LAYER_PHP_PACKAGES).
 # The extensions php-build/ compiles, as Debian packages, so the layer `make layer` and the
 # layer test assemble from this machine's PHP carries the same set. Not php8.2-gd: Debian's
 # libgd drags in AV1/HEIF/X11 libraries (34 MB) that PHP's bundled gd (php-build/) does not.
 LAYER_PHP_PACKAGES := php8.2-fpm php8.2-cli php8.2-opcache php8.2-intl php8.2-curl php8.2-xml \
   php8.2-mbstring php8.2-bcmath php8.2-mysql php8.2-sqlite3 php8.2-pgsql php8.2-zip php8.2-bz2
-TEST_PACKAGES := $(RUN_PACKAGES) $(LAYER_PHP_PACKAGES) nginx curl dokuwiki bubblewrap patchelf zip unzip binutils
+TEST_PACKAGES := $(RUN_PACKAGES) $(LAYER_PHP_PACKAGES) nginx curl dokuwiki \
+  wordpress wordpress-theme-twentytwentythree mariadb-server bubblewrap patchelf zip unzip binutils
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk
 LISTEN ?= 127.0.0.1:8080
 # Seconds each fuzz target runs in `make test` (cargo fuzz: the event decoder, the CGI

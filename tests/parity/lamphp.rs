@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::harness::{free_port, run_with_retries, wait_for_port, SHUTDOWN, STARTUP};
+use crate::reference::{free_port, run_with_retries, wait_for_port, SHUTDOWN, STARTUP};
 
 /// What `bootstrap local` logs on stderr once it accepts connections, before the port.
 const LOCAL_READY: &str = "ALB emulator on http://127.0.0.1:";

@@ -18,6 +18,7 @@ mod http;
 mod lambda;
 mod lamphp;
 mod normalize;
+mod reference;
 
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use harness::Servers;
 
 #[test]
 fn parity() {
-    harness::require_reference_programs();
+    reference::require_reference_programs();
     let root = docroot::prepare();
     let cases = cases::all(&root);
     check_names_unique(&cases);

@@ -54,25 +54,31 @@ pub fn bootstrap_exe() -> PathBuf {
 impl Server {
     /// Start `bootstrap serve` over the test docroot with extra `args`.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_at(&docroot(), args)
+    }
+
+    /// Start `bootstrap serve` over `root` with extra `args`.
+    pub fn start_at(root: &Path, args: &[&str]) -> Server {
         let workers: &[&str] = if args.contains(&"--workers") {
             &[]
         } else {
             &["--workers", "2"]
         };
         let mut command = Command::new(bootstrap_exe());
-        command
-            .arg("serve")
-            .args(workers)
-            .arg("--root")
-            .arg(docroot());
+        command.arg("serve").args(workers).arg("--root").arg(root);
         Server::launch(command, args, "serving ")
     }
 
     /// Start `bootstrap local` (the ALB emulator in front of the Lambda loop) over the
     /// test docroot with extra `args`; `LAMPHP_*` settings go in `env`.
     pub fn local(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::local_at(&docroot(), args, env)
+    }
+
+    /// [`Server::local`] over `root`.
+    pub fn local_at(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(bootstrap_exe());
-        command.arg("local").arg("--root").arg(docroot());
+        command.arg("local").arg("--root").arg(root);
         command.envs(env.iter().copied());
         Server::launch(command, args, "ALB emulator on ")
     }

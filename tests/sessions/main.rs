@@ -1,9 +1,11 @@
 //! PHP sessions in DynamoDB, against moto's DynamoDB server: two `bootstrap serve`
 //! instances, each with its own runtime dir and /tmp, share sessions through one table.
 
+mod browser;
 #[path = "../offload/moto.rs"]
 mod moto;
 
+use browser::Browser;
 use moto::Moto;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -681,49 +683,6 @@ fn lambda_mode_shares_sessions_and_leases_end_at_the_invocation_deadline() {
     );
 }
 
-/// A browser's cookie jar over ureq, redirects not followed.
-#[derive(Default)]
-struct Browser {
-    cookies: Vec<(String, String)>,
-}
-
-impl Browser {
-    fn fetch(&mut self, site: &Site, path: &str, form: Option<&str>) -> (u16, String) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        let url = format!("http://127.0.0.1:{}{path}", site.port);
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut res = match form {
-            Some(form) => agent
-                .post(&url)
-                .header("Cookie", &cookie)
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .send(form),
-            None => agent.get(&url).header("Cookie", &cookie).call(),
-        }
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
-        for set in res.headers().get_all("set-cookie") {
-            let pair = set.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(k, _)| k != name);
-            if value != "deleted" && !value.is_empty() {
-                self.cookies.push((name.to_owned(), value.to_owned()));
-            }
-        }
-        let status = res.status().as_u16();
-        (status, res.body_mut().read_to_string().unwrap())
-    }
-}
-
 /// A writable copy of Debian's DokuWiki in `dir`: the code from /usr/share/dokuwiki,
 /// its config (/etc/dokuwiki) and data (/var/lib/dokuwiki) copied beside it, and one
 /// user, alice. Returns the docroot.
@@ -798,11 +757,11 @@ fn dokuwiki_login_then_switch(env: &[(&str, &str)]) -> (bool, String, String) {
     let b = Site::launch(&moto.endpoint(), &dokuwiki(&two), &args, env, "serving ");
 
     let mut browser = Browser::default();
-    let (status, page) = browser.fetch(&a, "/doku.php?id=start&do=login", None);
+    let (status, page) = browser.fetch(a.port, "/doku.php?id=start&do=login", None);
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("name=\"u\""), "no login form:\n{page}");
     let (status, page) = browser.fetch(
-        &a,
+        a.port,
         "/doku.php?id=start",
         Some("do=login&id=start&sectok=&u=alice&p=secret123"),
     );
@@ -812,13 +771,13 @@ fn dokuwiki_login_then_switch(env: &[(&str, &str)]) -> (bool, String, String) {
         "the login was not accepted:\n{page}\n{}",
         a.log()
     );
-    let (_, page) = browser.fetch(&a, "/doku.php?id=start", None);
+    let (_, page) = browser.fetch(a.port, "/doku.php?id=start", None);
     assert!(
         page.contains("Alice Liddell"),
         "not logged in on A:\n{page}"
     );
 
-    let (status, page) = browser.fetch(&b, "/doku.php?id=start", None);
+    let (status, page) = browser.fetch(b.port, "/doku.php?id=start", None);
     assert_eq!(status, 200, "{page}");
     let logged_in = page.contains("Alice Liddell") && page.contains("do=logout");
     (logged_in, page, b.log())
