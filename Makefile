@@ -8,13 +8,14 @@ RUN_PACKAGES := php8.2-fpm php8.2-cli
 # bubblewrap, patchelf, zip, unzip: the layer and its test (tests/layer); dokuwiki: the
 # real application tests/sessions logs in to; wordpress, its default theme and
 # mariadb-server: tests/wordpress (which runs its own mariadbd, not the system service).
-# Note wordpress depends on php8.2-gd, so `make layer` on a machine that ran `make test`
-# picks up gd and its libraries (see LAYER_PHP_PACKAGES).
+# wordpress depends on php8.2-gd, which the host-PHP layer leaves out (LAYER_SKIP).
 # The extensions php-build/ compiles, as Debian packages, so the layer `make layer` and the
 # layer test assemble from this machine's PHP carries the same set. Not php8.2-gd: Debian's
 # libgd drags in AV1/HEIF/X11 libraries (34 MB) that PHP's bundled gd (php-build/) does not.
 LAYER_PHP_PACKAGES := php8.2-fpm php8.2-cli php8.2-opcache php8.2-intl php8.2-curl php8.2-xml \
   php8.2-mbstring php8.2-bcmath php8.2-mysql php8.2-sqlite3 php8.2-pgsql php8.2-zip php8.2-bz2
+# Host extensions `make layer` leaves out (tests/layer passes the same to layer/build.sh).
+LAYER_SKIP := gd
 TEST_PACKAGES := $(RUN_PACKAGES) $(LAYER_PHP_PACKAGES) nginx curl dokuwiki \
   wordpress wordpress-theme-twentytwentythree mariadb-server bubblewrap patchelf zip unzip binutils
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk
@@ -41,7 +42,7 @@ lint:
 
 # The Lambda layer, from the host's PHP: target/layer/lamphp-layer-<arch>.zip.
 layer: deps-layer
-	layer/build.sh
+	SKIP_EXTENSIONS="$(LAYER_SKIP)" layer/build.sh
 
 bench: deps-bench
 	benches/run.sh

@@ -28,6 +28,9 @@
 #   GLIBC              the newest glibc the bootstrap may need (default 2.34: Amazon Linux
 #                      2023's); checked with objdump
 #   OUT                output directory (default: target/layer)
+#   SKIP_EXTENSIONS    extensions of the host PHP to leave out, e.g. "gd" (`make layer` and
+#                      tests/layer: Debian's gd.so links the system libgd, whose AV1/HEIF/X11
+#                      codecs weigh 34 MB; php-build's gd is PHP's bundled one)
 #
 # The layer made from Debian's PHP is what the tests run (these machines have no Docker);
 # it needs Debian 12's glibc (2.36), newer than Amazon Linux 2023's 2.34, so it is a test
@@ -111,6 +114,11 @@ if [ -d "$scan_dir" ]; then
     cp -L "$ini" "$stage/etc/php/conf.d/$(basename "$ini")"
   done
 fi
+for ext in ${SKIP_EXTENSIONS:-}; do
+  rm -f "$stage/lib/php/extensions/$ext.so"
+  grep -lE "^\s*(zend_)?extension\s*=\s*\"?$ext(\.so)?\"?\s*$" "$stage"/etc/php/conf.d/*.ini 2>/dev/null |
+    xargs -r rm -f
+done
 install -m 0644 layer/php.ini "$stage/etc/php/php.ini"
 
 # --- shared libraries ----------------------------------------------------------------

@@ -109,15 +109,6 @@ impl Watch {
         self.runtimes.push(runtime);
     }
 
-    /// Stop every runtime: the emulator hands an event to whichever polls, so a test
-    /// that means one runtime to answer stops the others first.
-    pub fn stop_runtimes(&mut self) {
-        for mut runtime in self.runtimes.drain(..) {
-            let _ = runtime.kill();
-            let _ = runtime.wait();
-        }
-    }
-
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
@@ -145,9 +136,10 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        self.stop_runtimes();
-        let _ = self.emulator.kill();
-        let _ = self.emulator.wait();
+        for child in self.runtimes.iter_mut().chain([&mut self.emulator]) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -96,6 +96,9 @@ fn layer_root(tmp: &Path) -> PathBuf {
     let out = tmp.join("out");
     let build = run(Command::new(repo.join("layer/build.sh"))
         .env("OUT", &out)
+        // As `make layer` does (the Makefile's LAYER_SKIP): Debian's gd brings 34 MB of
+        // codecs php-build's gd does not.
+        .env("SKIP_EXTENSIONS", "gd")
         .env("BOOTSTRAP", env!("CARGO_BIN_EXE_bootstrap")));
     let report = String::from_utf8_lossy(&build.stdout);
     for line in ["bootstrap", "php-fpm + php", "libraries", "zip"] {
@@ -247,17 +250,6 @@ fn every_elf_file_resolves_its_libraries_inside_the_layer_or_glibc() {
 #[test]
 fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
     let root = layer();
-    let mut watch = Watch::start(Path::new(env!("CARGO_MANIFEST_DIR")));
-    let api = watch.api();
-    let env = [
-        ("AWS_LAMBDA_RUNTIME_API", api.as_str()),
-        ("AWS_LAMBDA_FUNCTION_NAME", "_"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("LAMBDA_TASK_ROOT", "/var/task"),
-        ("_HANDLER", "public/index.php"),
-        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-    ];
     let event = serde_json::to_vec(&serde_json::json!({
         "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lamphp/0123456789abcdef"}},
         "httpMethod": "GET",
@@ -268,11 +260,19 @@ fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
         "isBase64Encoded": false
     }))
     .unwrap();
-    for (served, program) in [&["/opt/bootstrap"][..], &["/opt/entrypoint.sh", "serve"]]
-        .into_iter()
-        .enumerate()
-    {
-        watch.stop_runtimes();
+    for program in [&["/opt/bootstrap"][..], &["/opt/entrypoint.sh", "serve"]] {
+        // An emulator each: one may hand an event to a runtime's poll that was stopped.
+        let mut watch = Watch::start(Path::new(env!("CARGO_MANIFEST_DIR")));
+        let api = watch.api();
+        let env = [
+            ("AWS_LAMBDA_RUNTIME_API", api.as_str()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "_"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("LAMBDA_TASK_ROOT", "/var/task"),
+            ("_HANDLER", "public/index.php"),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ];
         watch.spawn(sandbox(root, &env, program));
         let (_, body) = watch.invoke_when_ready(&event);
         let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -284,7 +284,7 @@ fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
         );
         let page: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap())
             .unwrap_or_else(|e| panic!("{e}: {answer}"));
-        assert_served_by_the_layer(&page, &watch.log, served + 1);
+        assert_served_by_the_layer(&page, &watch.log);
     }
 }
 
@@ -317,13 +317,12 @@ fn the_container_entry_point_serves_http_outside_lambda() {
     };
     let page: serde_json::Value = serde_json::from_slice(&body)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
-    assert_served_by_the_layer(&page, &log, 1);
+    assert_served_by_the_layer(&page, &log);
 }
 
 /// `page` (the site's index.php) was run by the layer's php-fpm with the layer's ini, its
-/// extensions and the site's conf.d, and PHP's error_log() reached the bootstrap's log
-/// (for the `logged`-th time).
-fn assert_served_by_the_layer(page: &serde_json::Value, log: &Mutex<String>, logged: usize) {
+/// extensions and the site's conf.d, and PHP's error_log() reached the bootstrap's log.
+fn assert_served_by_the_layer(page: &serde_json::Value, log: &Mutex<String>) {
     assert_eq!(page["binary"], "/opt/bin/php-fpm", "{page}");
     assert_eq!(page["sapi"], "fpm-fcgi");
     assert_eq!(page["ini"], "/opt/etc/php/php.ini", "{page}");
@@ -336,12 +335,10 @@ fn assert_served_by_the_layer(page: &serde_json::Value, log: &Mutex<String>, log
     );
     assert_eq!(page["memory_limit"], "99M", "the site's conf.d comes last");
     let start = Instant::now();
-    while log
+    while !log
         .lock()
         .unwrap()
-        .matches("lamphp layer test: logged from PHP")
-        .count()
-        < logged
+        .contains("lamphp layer test: logged from PHP")
     {
         assert!(
             start.elapsed() < Duration::from_secs(5),
@@ -365,6 +362,10 @@ fn assert_served_by_the_layer(page: &serde_json::Value, log: &Mutex<String>, log
             "{shared} not loaded from /opt: {page}"
         );
     }
+    assert!(
+        !extensions.iter().any(|e| e == "gd"),
+        "gd was to be left out (SKIP_EXTENSIONS): {page}"
+    );
 }
 
 /// The CLI runs in the root too, and reads the layer's php.ini once PHPRC is set (as it is
