@@ -91,7 +91,9 @@ impl Server {
         Server::launch(command, &[], "ALB emulator on ")
     }
 
-    fn launch(mut command: Command, args: &[&str], ready: &str) -> Server {
+    /// Start `command` (a `bootstrap` with its mode and settings) listening on a free
+    /// port, with extra `args`; ready when a log line contains `ready`.
+    pub fn launch(mut command: Command, args: &[&str], ready: &str) -> Server {
         assert!(
             ["/usr/sbin/php-fpm8.2", "/usr/sbin/php-fpm"]
                 .iter()

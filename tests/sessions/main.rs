@@ -2,16 +2,21 @@
 //! instances, each with its own runtime dir and /tmp, share sessions through one table.
 
 mod browser;
+#[path = "../parity/http.rs"]
+mod http;
 #[path = "../offload/moto.rs"]
 mod moto;
+#[path = "../serve/server.rs"]
+mod server;
 
 use browser::Browser;
 use moto::Moto;
 use serde_json::{json, Value};
+use server::{bootstrap_exe, Server};
 use std::io::{BufRead, BufReader};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -71,10 +76,21 @@ fn item(moto: &Moto, id: &str) -> Value {
 
 /// A `bootstrap serve` with sessions in `endpoint`'s table, its own runtime dir and /tmp.
 struct Site {
-    child: Child,
-    port: u16,
-    log: Arc<Mutex<String>>,
+    server: Server,
     _dirs: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Site {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+impl std::ops::DerefMut for Site {
+    fn deref_mut(&mut self) -> &mut Server {
+        &mut self.server
+    }
 }
 
 impl Site {
@@ -96,12 +112,6 @@ impl Site {
         env: &[(&str, &str)],
         ready: &str,
     ) -> Site {
-        assert!(
-            ["/usr/sbin/php-fpm8.2", "/usr/sbin/php-fpm"]
-                .iter()
-                .any(|p| Path::new(p).exists()),
-            "php-fpm is missing: apt-get install php8.2-fpm (or run `make test`)"
-        );
         let dirs = tempfile::Builder::new()
             .prefix("lps")
             .tempdir_in("/tmp")
@@ -118,64 +128,24 @@ impl Site {
             format!("session.save_path = \"{}\"\n", tmp.display()),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        let mut command = Command::new(bootstrap_exe());
+        command
             .args(&args[..1])
             .arg("--root")
             .arg(root)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(&args[1..])
-            .env("LAMPHP_RUNTIME_DIR", dirs.path().join("run"))
             .env("TMPDIR", &tmp)
             // A leading ':' keeps the default scan dir (the extensions) and adds ours.
             .env("PHP_INI_SCAN_DIR", format!(":{}", ini.display()))
-            .env("LAMPHP_LOG", "info")
             .env("LAMPHP_SESSION_TABLE", TABLE)
             .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning bootstrap");
-        let log = Arc::new(Mutex::new(String::new()));
-        capture(child.stdout.take().unwrap(), log.clone());
-        capture(child.stderr.take().unwrap(), log.clone());
-        let mut site = Site {
-            child,
-            port: 0,
-            log,
+            .envs(env.iter().copied());
+        Site {
+            server: Server::launch(command, &args[1..], ready),
             _dirs: dirs,
-        };
-        let line = site.wait_for_log(ready, Duration::from_secs(20));
-        let addr = line.rsplit("http://").next().unwrap();
-        let addr = addr.split_whitespace().next().unwrap();
-        site.port = addr.rsplit(':').next().unwrap().parse().unwrap();
-        site
-    }
-
-    fn wait_for_log(&mut self, needle: &str, limit: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            if let Some(line) = self.log().lines().find(|l| l.contains(needle)) {
-                return line.to_owned();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("bootstrap exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                start.elapsed() < limit,
-                "no {needle:?} in the log:\n{}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(20));
         }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
     }
 
     /// GET `path` with the session cookie `sid`; (status, body, the new session id if
@@ -209,23 +179,6 @@ impl Site {
         assert_eq!(status, 200, "GET {path}: {body}\n{}", self.log());
         (body, cookie)
     }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn capture(stream: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) {
-    thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let mut log = log.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
 }
 
 /// moto and two instances on its table.
