@@ -6,7 +6,13 @@
 use crate::aws::http::{collect, Client};
 use anyhow::{bail, Context, Result};
 use hyper::body::Incoming;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+/// One client for every download: its TLS setup (root store, provider) is built on the
+/// first unpack, not per call, and a warm sandbox that unpacks again reuses the pool
+/// (the process has one tokio runtime, which the pooled connections live on).
+static CLIENT: OnceLock<Client> = OnceLock::new();
 
 /// GET `url` and hand back the body of its 200 answer, unread.
 pub async fn get(url: &str) -> Result<Incoming> {
@@ -16,7 +22,8 @@ pub async fn get(url: &str) -> Result<Incoming> {
         .host()
         .unwrap_or_default()
         .to_owned();
-    let response = Client::new(Duration::from_secs(5))
+    let response = CLIENT
+        .get_or_init(|| Client::new(Duration::from_secs(5)))
         .get(url)
         .await
         .with_context(|| {
