@@ -323,7 +323,7 @@ async fn a_stalled_upload_ends_by_the_deadline_with_a_504() {
 
     let answer = fit::fit(
         Kind::Alb { multi_value: true },
-        &parts,
+        parts,
         noise(2_000_000).into(),
         &http::Method::GET,
         false,

@@ -67,7 +67,7 @@ pub fn page_reply(status: StatusCode, page: &str) -> OwnedReply {
 /// is the bucket to move it to, and the time by which the upload must be done.
 pub async fn fit(
     kind: Kind,
-    parts: &Parts,
+    parts: Parts,
     body: Bytes,
     method: &Method,
     gzip_ok: bool,
@@ -81,7 +81,7 @@ pub async fn fit(
     let reply = OwnedReply {
         status: parts.status,
         reason,
-        headers: parts.headers.clone(),
+        headers: parts.headers,
         body,
     };
     let answer = reply.encode(kind);

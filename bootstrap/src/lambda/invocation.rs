@@ -117,7 +117,7 @@ impl Invoker {
         }
         let answer = fit::fit(
             kind,
-            &parts,
+            parts,
             body,
             &method,
             gzip_ok,
