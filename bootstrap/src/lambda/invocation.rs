@@ -78,7 +78,7 @@ impl Invoker {
             }) => {
                 tracing::warn!(request = %id, "{}: {reason}", refusal.status().as_u16());
                 let reply = fit::page_reply(refusal.status(), &refusal.html());
-                return Ok(raw(event::encode(kind, &reply.as_reply())));
+                return Ok(event::encode(kind, &reply.as_reply()));
             }
             Err(EventError::UnknownShape) => return self.command(payload.get(), &id).await,
             Err(e) => {
@@ -92,7 +92,7 @@ impl Invoker {
                 StatusCode::SERVICE_UNAVAILABLE,
                 &error_page::html(StatusCode::SERVICE_UNAVAILABLE),
             );
-            return Ok(raw(event::encode(kind, &reply.as_reply())));
+            return Ok(event::encode(kind, &reply.as_reply()));
         };
         let method = request.head.method.clone();
         let path = String::from_utf8_lossy(&request.head.path).into_owned();
@@ -138,9 +138,9 @@ impl Invoker {
             total_ms = started.elapsed().as_secs_f64() * 1000.0,
             php_ms = php_time.as_secs_f64() * 1000.0,
             bytes_in,
-            bytes_out = answer.json.len(),
+            bytes_out = answer.json.get().len(),
         );
-        Ok(raw(answer.json))
+        Ok(answer.json)
     }
 
     /// An invocation that is no HTTP event: a release command, or an error.
@@ -157,7 +157,8 @@ impl Invoker {
             }
         };
         match self.releases.run(command).await {
-            Ok(answer) => Ok(raw(answer.to_string().into_bytes())),
+            Ok(answer) => Ok(serde_json::value::to_raw_value(&answer)
+                .expect("a serde_json::Value always serialises")),
             Err(e) => {
                 tracing::error!(request = %id, "release command failed: {e:#}");
                 Err(format!("{e:#}").into())
@@ -204,9 +205,4 @@ async fn collect(mut body: Body, deadline: Instant, max: usize) -> Result<Bytes,
             whole.extend_from_slice(&data);
         }
     }
-}
-
-fn raw(json: Vec<u8>) -> Box<RawValue> {
-    let text = String::from_utf8(json).expect("encoded events are JSON text");
-    RawValue::from_string(text).expect("encoded events are valid JSON")
 }

@@ -6,6 +6,7 @@ use crate::error_page;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// A whole response, as the core produced it.
@@ -17,8 +18,9 @@ pub struct Reply<'a> {
     pub body: &'a [u8],
 }
 
-/// The answer to an event of `kind`.
-pub fn encode(kind: Kind, reply: &Reply) -> Vec<u8> {
+/// The answer to an event of `kind`, as the JSON text the Runtime API gets (serialised
+/// once: a `RawValue` made from it is not parsed again).
+pub fn encode(kind: Kind, reply: &Reply) -> Box<RawValue> {
     let mut out = Map::new();
     out.insert("statusCode".into(), reply.status.as_u16().into());
     match kind {
@@ -55,7 +57,8 @@ pub fn encode(kind: Kind, reply: &Reply) -> Vec<u8> {
     };
     out.insert("isBase64Encoded".into(), base64.into());
     out.insert("body".into(), body.into());
-    serde_json::to_vec(&Value::Object(out)).expect("a serde_json::Value always serialises")
+    serde_json::value::to_raw_value(&Value::Object(out))
+        .expect("a serde_json::Value always serialises")
 }
 
 /// Each header name once, with its values in order, hop-by-hop headers left out.

@@ -192,7 +192,7 @@ fn back(
         headers,
         body,
     };
-    http_from_lambda(&encode(kind, &reply))
+    http_from_lambda(encode(kind, &reply).get().as_bytes())
 }
 
 #[test]

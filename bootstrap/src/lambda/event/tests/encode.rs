@@ -16,7 +16,7 @@ fn answer(kind: Kind, status: u16, reason: Option<&str>, h: &HeaderMap, body: &[
         headers: h,
         body,
     };
-    String::from_utf8(encode(kind, &reply)).unwrap()
+    encode(kind, &reply).get().to_owned()
 }
 
 const SINGLE: Kind = Kind::Alb { multi_value: false };
