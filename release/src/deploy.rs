@@ -6,7 +6,7 @@
 
 use crate::aws::explain;
 use crate::bundle::bundle;
-use crate::function::{self, field, Function, LATEST};
+use crate::function::{self, field, Function};
 use anyhow::{anyhow, Result};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -72,8 +72,7 @@ pub async fn deploy(
         );
     }
     // An update still being applied would make ours fail.
-    function.wait_updated().await?;
-    let config = function.configuration(LATEST).await?;
+    let config = function.wait_updated().await?;
     if function::release(&config) == Some(id.as_str()) {
         println!("{}:$LATEST already serves release {id}", function.name);
     } else {

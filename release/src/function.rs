@@ -93,16 +93,17 @@ impl Function {
             .send()
             .await
             .map_err(|e| anyhow!("setting {RELEASE_VAR}={release} on {}: {} (if the configuration changed meanwhile, deploy again)", self.name, explain(e)))?;
-        self.wait_updated().await
+        self.wait_updated().await.map(drop)
     }
 
-    /// Wait until `$LATEST`'s last update is applied.
-    pub async fn wait_updated(&self) -> Result<()> {
+    /// Wait until `$LATEST`'s last update is applied; its configuration then, which
+    /// callers use rather than reading it again.
+    pub async fn wait_updated(&self) -> Result<Configuration> {
         let start = Instant::now();
         loop {
             let config = self.configuration(LATEST).await?;
             match config.last_update_status() {
-                None | Some(LastUpdateStatus::Successful) => return Ok(()),
+                None | Some(LastUpdateStatus::Successful) => return Ok(config),
                 Some(LastUpdateStatus::Failed) => bail!(
                     "Lambda could not apply the update of {}: {}",
                     self.name,

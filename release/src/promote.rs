@@ -2,7 +2,7 @@
 //! move the `live` alias as [`crate::live`] plans it.
 
 use crate::aws::explain;
-use crate::function::{self, Function, LATEST};
+use crate::function::{self, Function};
 use crate::live::{self, Alias, Target};
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
@@ -55,8 +55,7 @@ pub async fn rollback(function: &Function) -> Result<()> {
 /// Publish `$LATEST` as it is now: guarded by the code hash and the revision read, so a
 /// deploy that lands meanwhile makes this fail rather than be published unseen.
 async fn publish(function: &Function) -> Result<String> {
-    function.wait_updated().await?;
-    let config = function.configuration(LATEST).await?;
+    let config = function.wait_updated().await?;
     let Some(release) = function::release(&config).map(str::to_owned) else {
         bail!(
             "{}:$LATEST serves no release yet: run `lamphp deploy` first",

@@ -327,14 +327,14 @@ fn deploy_promote_canary_rollback_and_failed_deploys() {
     // A second deploy: staging moves, production does not.
     let id2 = deployed_id(&env.ok(&["deploy", "--site", v2.to_str().unwrap()]));
     assert_ne!(id1, id2);
-    assert_eq!(
-        env.serving(),
-        Serving {
-            staging: Some(id2.clone()),
-            live: at1.clone(),
-            canary: None
-        }
-    );
+    // Staging the second release, production the first: where each rollback below
+    // returns to as well.
+    let staged2 = Serving {
+        staging: Some(id2.clone()),
+        live: at1.clone(),
+        canary: None,
+    };
+    assert_eq!(env.serving(), staged2);
     assert_eq!(env.page(&id1), "site one");
     assert_eq!(env.page(&id2), "site two");
 
@@ -360,14 +360,7 @@ fn deploy_promote_canary_rollback_and_failed_deploys() {
         "{status}"
     );
     env.ok(&["rollback"]);
-    assert_eq!(
-        env.serving(),
-        Serving {
-            staging: Some(id2.clone()),
-            live: at1.clone(),
-            canary: None
-        }
-    );
+    assert_eq!(env.serving(), staged2);
 
     // The canary again, finished: production serves the second release; a rollback
     // returns it to the first.
@@ -383,14 +376,7 @@ fn deploy_promote_canary_rollback_and_failed_deploys() {
         }
     );
     env.ok(&["rollback"]);
-    assert_eq!(
-        env.serving(),
-        Serving {
-            staging: Some(id2.clone()),
-            live: at1.clone(),
-            canary: None
-        }
-    );
+    assert_eq!(env.serving(), staged2);
     let status = env.ok(&["status"]);
     assert!(
         status.contains(&format!("live     version 1 release {id1}")),

@@ -25,10 +25,14 @@ pub struct Proxy {
     _runtime: tokio::runtime::Runtime,
 }
 
-#[derive(Clone, Copy)]
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// Where requests go, and the one client (and connection pool) that takes them there.
+#[derive(Clone)]
 struct Upstreams {
     moto: u16,
     watch: u16,
+    client: HttpClient,
 }
 
 impl Proxy {
@@ -39,16 +43,21 @@ impl Proxy {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let corrupt = Arc::new(AtomicBool::new(false));
-        let upstreams = Upstreams { moto, watch };
+        let upstreams = Upstreams {
+            moto,
+            watch,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        };
         let flag = corrupt.clone();
         runtime.spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let flag = flag.clone();
-                let service =
-                    service_fn(move |req| route(req, upstreams, flag.load(Ordering::SeqCst)));
+                let (flag, upstreams) = (flag.clone(), upstreams.clone());
+                let service = service_fn(move |req| {
+                    route(req, upstreams.clone(), flag.load(Ordering::SeqCst))
+                });
                 tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
             }
         });
@@ -92,8 +101,8 @@ async fn route(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     parts.uri = target.parse().unwrap();
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let answer = match client
+    let answer = match to
+        .client
         .request(Request::from_parts(parts, Full::new(body)))
         .await
     {
