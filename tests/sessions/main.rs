@@ -181,6 +181,34 @@ impl Site {
     }
 }
 
+/// GETs `path` with session `sid` on its own thread, for a request that keeps the
+/// session locked while the test looks on; the thread ends when the server answers or
+/// goes away.
+fn in_background(port: u16, path: &str, sid: &str) -> thread::JoinHandle<()> {
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\nConnection: close\r\n\r\n"
+    );
+    thread::spawn(move || {
+        let _ = http::exchange(port, req.as_bytes());
+    })
+}
+
+/// Waits (up to 10 s) until the stored session `key` has a lock owner; returns the item.
+fn wait_locked(moto: &Moto, key: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let stored = item(moto, key);
+        if stored.get("lock_owner").is_some() {
+            return stored;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{key} never locked"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// moto and two instances on its table.
 fn setup(args: &[&str], env: &[(&str, &str)]) -> (Moto, Site, Site) {
     let moto = Moto::start_serialized();
@@ -264,26 +292,8 @@ fn a_lock_left_by_a_killed_instance_lapses_at_its_lease() {
     let (_, sid) = a.ok("/counter.php", None);
     let sid = sid.unwrap();
     let key = format!("PHPSESSID_{sid}");
-    let port = a.port;
-    let holder = {
-        let sid = sid.clone();
-        thread::spawn(move || {
-            let req = format!(
-                "GET /hold.php?s=20 HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\n\r\n"
-            );
-            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            std::io::Write::write_all(&mut stream, req.as_bytes()).unwrap();
-            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
-        })
-    };
-    let start = Instant::now();
-    while item(&moto, &key).get("lock_owner").is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "hold.php never locked"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    let holder = in_background(a.port, "/hold.php?s=20", &sid);
+    wait_locked(&moto, &key);
     let locked_at = Instant::now();
     assert_eq!(item(&moto, &key)["lock"]["N"], "1", "the SDK's lock flag");
     let _ = a.child.kill();
@@ -417,23 +427,8 @@ fn dynamodb_lost_between_read_and_write_leaves_the_stored_session_as_it_was() {
     let (_, sid) = a.ok("/counter.php", None);
     let sid = sid.unwrap();
     let key = format!("PHPSESSID_{sid}");
-    let slow = {
-        let port = a.port;
-        let sid = sid.clone();
-        thread::spawn(move || {
-            let req = format!(
-                "GET /slow_counter.php?s=2 HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\nConnection: close\r\n\r\n"
-            );
-            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            std::io::Write::write_all(&mut stream, req.as_bytes()).unwrap();
-            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
-        })
-    };
-    let start = Instant::now();
-    while item(&moto, &key).get("lock_owner").is_none() {
-        assert!(start.elapsed() < Duration::from_secs(10), "never locked");
-        thread::sleep(Duration::from_millis(20));
-    }
+    let slow = in_background(a.port, "/slow_counter.php?s=2", &sid);
+    wait_locked(&moto, &key);
     let locked_at = Instant::now();
     proxy.set_down(true);
     slow.join().unwrap();
@@ -591,30 +586,8 @@ fn lambda_mode_shares_sessions_and_leases_end_at_the_invocation_deadline() {
     // While a Lambda request holds the lock, its lease is the invocation's deadline
     // (7 s), not serve's timeout.
     let key = format!("PHPSESSID_{sid}");
-    let port = lambda.port;
-    let holder = {
-        let sid = sid.clone();
-        thread::spawn(move || {
-            let req = format!(
-                "GET /hold.php?s=2 HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\nConnection: close\r\n\r\n"
-            );
-            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            std::io::Write::write_all(&mut stream, req.as_bytes()).unwrap();
-            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
-        })
-    };
-    let start = Instant::now();
-    let locked = loop {
-        let stored = item(&moto, &key);
-        if stored.get("lock_owner").is_some() {
-            break stored;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "hold.php never locked"
-        );
-        thread::sleep(Duration::from_millis(20));
-    };
+    let holder = in_background(lambda.port, "/hold.php?s=2", &sid);
+    let locked = wait_locked(&moto, &key);
     let lease: u64 = locked["lock_expires"]["N"]
         .as_str()
         .unwrap()
