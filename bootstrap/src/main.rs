@@ -1,6 +1,7 @@
 //! The `bootstrap` binary. With no arguments inside a Lambda sandbox it runs the Runtime
 //! API loop (`lambda`); `serve` runs a site over HTTP; `local` emulates an ALB in front
-//! of the Lambda loop, for trying a site locally.
+//! of the Lambda loop, for trying a site locally; `container` is the image's entry point,
+//! choosing between `lambda` and `serve` as the image is run.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -12,6 +13,7 @@ use lamphp::lambda::LambdaSettings;
 use lamphp::local::{LocalSettings, LocalSite};
 use lamphp::origin::TrustedProxies;
 use lamphp::sessions::SessionSettings;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +37,24 @@ enum Command {
     Lambda(LambdaArgs),
     /// Emulate an ALB in front of the Lambda loop, locally (no Docker, no AWS).
     Local(LocalArgs),
+    /// A container image's entry point: the Runtime API loop in a Lambda sandbox, whatever
+    /// follows (Lambda passes the image's CMD); elsewhere (ECS, `docker run`) the command
+    /// that follows, `serve` when none does.
+    Container {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<OsString>,
+    },
+}
+
+/// The arguments a `container` entry point runs with: a Lambda sandbox gets the Runtime
+/// API loop (its CMD is only the image's "handler"), anything else the command given.
+fn container_args(program: OsString, command: Vec<OsString>, on_lambda: bool) -> Vec<OsString> {
+    let command = match command {
+        _ if on_lambda => vec!["lambda".into()],
+        c if c.is_empty() => vec!["serve".into()],
+        c => c,
+    };
+    std::iter::once(program).chain(command).collect()
 }
 
 #[derive(clap::Args)]
@@ -169,7 +189,14 @@ fn main() -> Result<()> {
     if args.len() == 1 && on_lambda {
         args.push("lambda".into());
     }
-    let cli = Cli::parse_from(args);
+    let program = args[0].clone();
+    let mut cli = Cli::parse_from(args);
+    if let Command::Container { command } = cli.command {
+        cli = Cli::parse_from(container_args(program, command, on_lambda));
+        if let Command::Container { .. } = cli.command {
+            anyhow::bail!("`container container` runs nothing: name the command to run");
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -205,6 +232,7 @@ fn main() -> Result<()> {
             };
             runtime.block_on(lamphp::local::run(settings, lamphp::signals::shutdown()))
         }
+        Command::Container { .. } => unreachable!("replaced by the command it runs"),
     }
 }
 
@@ -275,4 +303,37 @@ async fn serve(args: ServeArgs) -> Result<()> {
     lamphp::serve::run(app, listener, trusted, lamphp::signals::shutdown()).await;
     fpm.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::container_args;
+    use std::ffi::OsString;
+
+    #[test]
+    fn a_container_runs_the_loop_on_lambda_and_its_command_elsewhere() {
+        let args = |words: &[&str]| words.iter().map(OsString::from).collect::<Vec<_>>();
+        let table: [(&[&str], bool, &[&str]); 5] = [
+            (&[], true, &["b", "lambda"]),
+            (&["serve"], true, &["b", "lambda"]),
+            (&[], false, &["b", "serve"]),
+            (
+                &["serve", "--workers", "4"],
+                false,
+                &["b", "serve", "--workers", "4"],
+            ),
+            (
+                &["local", "--root", "/x"],
+                false,
+                &["b", "local", "--root", "/x"],
+            ),
+        ];
+        for (command, on_lambda, expected) in table {
+            assert_eq!(
+                container_args("b".into(), args(command), on_lambda),
+                args(expected),
+                "{command:?} on_lambda={on_lambda}"
+            );
+        }
+    }
 }

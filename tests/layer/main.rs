@@ -1,19 +1,26 @@
-//! The Lambda layer is self-contained: `layer/build.sh` assembles it from the host's PHP,
-//! it is unpacked into an otherwise empty root that holds only glibc and the loader, and
-//! `/opt/bootstrap` serves a site from `/var/task` inside that root (bubblewrap), under
-//! `cargo lambda watch --only-lambda-apis`, with the layer's own php-fpm, ini and
-//! extensions. The container image (../Dockerfile) is the same layer in `/opt` plus
-//! `layer/entrypoint.sh`: it is run there too, as Lambda runs an image (the Runtime API
-//! loop, whatever the CMD) and as ECS does (`serve`). Needs bubblewrap, patchelf, zip and
-//! unzip (`make test` installs them).
+//! The Lambda layers are self-contained and work where users deploy them: `layer/build.sh`
+//! builds one PHP version for one architecture from Debian's packages, its zip is unpacked
+//! into a root that holds nothing but the layer and a site (no `/lib`, `/usr` or `/bin`),
+//! and everything runs there under bubblewrap: `php -v`, `php-fpm -t`, `php-cgi -v`, and
+//! `/opt/bootstrap` serving the site (a front controller, a PATH_INFO script, a static
+//! file, a session, a curl call to a host by name) under `cargo lambda watch`. The
+//! container image made from the same layer is run from its own config (`image.rs`).
+//!
+//! Which layer: `LAMPHP_LAYER=8.2-arm64` (PHP 8.2 or 8.4, x86_64 or arm64; default 8.4 for
+//! this machine's architecture, which `make test` runs; `make test-layers` runs the other
+//! three). arm64 runs under qemu-user through binfmt_misc; a layer for another
+//! architecture than this machine's needs its bootstrap in `LAMPHP_LAYER_BOOTSTRAP`.
+//! Needs bubblewrap, patchelf, zip, unzip, umoci and, for arm64, qemu-user-static
+//! (`make test` installs them).
 
 #[path = "../lambda/emulator.rs"]
 mod emulator;
 #[path = "../parity/http.rs"]
 mod http;
+mod image;
 
 use emulator::{capture, Watch};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -21,23 +28,41 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// glibc's libraries, as named in layer/build.sh: the only files from the host in the root.
-const GLIBC: [&str; 12] = [
-    "libc.so.6",
-    "libm.so.6",
-    "libmvec.so.1",
-    "libdl.so.2",
-    "libpthread.so.0",
-    "librt.so.1",
-    "libresolv.so.2",
-    "libutil.so.1",
-    "libanl.so.1",
-    "libnss_files.so.2",
-    "libnss_dns.so.2",
-    "libthread_db.so.1",
-];
-const LIBC_DIR: &str = "/lib/x86_64-linux-gnu";
-const LOADER: &str = "/lib64/ld-linux-x86-64.so.2";
+/// The layer under test, built once per test binary.
+struct Layer {
+    php: String,
+    arch: String,
+    /// `build.sh`'s output directory: the zips and the trees.
+    out: PathBuf,
+    /// A root holding the base layer at /opt, a site at /var/task, and /etc/hosts.
+    root: PathBuf,
+    /// The same with the extra layer unpacked over the base one, as Lambda merges layers.
+    with_extra: PathBuf,
+}
+
+impl Layer {
+    fn name(&self) -> String {
+        format!("lamphp-php{}-{}", self.php, self.arch)
+    }
+
+    fn tree(&self) -> PathBuf {
+        self.out.join(format!("php{}-{}/base", self.php, self.arch))
+    }
+
+    fn loader(&self) -> &'static str {
+        match self.arch.as_str() {
+            "arm64" => "/opt/lib/ld-linux-aarch64.so.1",
+            _ => "/opt/lib/ld-linux-x86-64.so.2",
+        }
+    }
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
 
 fn require(tool: &str, args: &[&str], install: &str) {
     assert!(
@@ -64,6 +89,10 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
+fn stdout(command: &mut Command) -> String {
+    String::from_utf8_lossy(&run(command).stdout).into_owned()
+}
+
 struct Killed(Child);
 
 impl Drop for Killed {
@@ -73,108 +102,108 @@ impl Drop for Killed {
     }
 }
 
-/// The root every test here runs in, built once (assembling the layer takes half a minute)
-/// and only ever mounted read-only.
-fn layer() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
+/// The layer `LAMPHP_LAYER` names, built and unpacked once, its roots only ever mounted
+/// read-only.
+fn layer() -> &'static Layer {
+    static LAYER: OnceLock<Layer> = OnceLock::new();
+    LAYER.get_or_init(|| {
+        let wanted =
+            std::env::var("LAMPHP_LAYER").unwrap_or_else(|_| format!("8.4-{}", host_arch()));
+        let (php, arch) = wanted
+            .split_once('-')
+            .unwrap_or_else(|| panic!("LAMPHP_LAYER={wanted}: PHP-ARCH, e.g. 8.4-arm64"));
         require("bwrap", &["--version"], "apt-get install bubblewrap");
         require("patchelf", &["--version"], "apt-get install patchelf");
         require("zip", &["-v"], "apt-get install zip");
         require("unzip", &["-v"], "apt-get install unzip");
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("layer");
+        if arch != host_arch() {
+            image::foreign_binaries_run(arch);
+        }
+        let bootstrap = if arch == host_arch() {
+            PathBuf::from(env!("CARGO_BIN_EXE_bootstrap"))
+        } else {
+            PathBuf::from(
+                std::env::var_os("LAMPHP_LAYER_BOOTSTRAP").unwrap_or_else(|| {
+                    panic!(
+                    "LAMPHP_LAYER={wanted}: set LAMPHP_LAYER_BOOTSTRAP to a bootstrap built for \
+                     {arch} (`make test-layers` builds one with cargo zigbuild)"
+                )
+                }),
+            )
+        };
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("layer-{wanted}"));
         let _ = std::fs::remove_dir_all(&tmp);
-        layer_root(&tmp)
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let out = tmp.join("out");
+        let build = run(Command::new(repo.join("layer/build.sh"))
+            .env("PHP", php)
+            .env("ARCH", arch)
+            .env("OUT", &out)
+            .env("BOOTSTRAP", &bootstrap)
+            // The apt state outlives the test's temporary directory: lists and packages
+            // are downloaded once a day, not once a run.
+            .env("APT_STATE", repo.join(format!("target/apt/test-{wanted}"))));
+        let report = String::from_utf8_lossy(&build.stdout);
+        for line in [
+            "bootstrap",
+            "php-fpm, php-cgi, php",
+            "libraries",
+            "glibc",
+            "unpacked",
+            "zip",
+        ] {
+            assert!(
+                report.contains(line),
+                "no {line} in the size report:\n{report}"
+            );
+        }
+        eprintln!("{report}");
+        let layer = Layer {
+            php: php.into(),
+            arch: arch.into(),
+            root: tmp.join("root"),
+            with_extra: tmp.join("root-extra"),
+            out,
+        };
+        site_root(&layer, &layer.root, &[""]);
+        site_root(&layer, &layer.with_extra, &["", "-extra"]);
+        layer
     })
 }
 
-/// Builds the layer (with the bootstrap cargo built for this test, so the test needs no
-/// release build) and unpacks it into `<root>/opt`; `root` gets glibc, the loader, a site,
-/// and what the container image adds: `/opt/entrypoint.sh` and the `/bin/sh` it runs on.
-fn layer_root(tmp: &Path) -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = tmp.join("out");
-    let build = run(Command::new(repo.join("layer/build.sh"))
-        .env("OUT", &out)
-        // As `make layer` does (the Makefile's LAYER_SKIP): Debian's gd brings 34 MB of
-        // codecs php-build's gd does not.
-        .env("SKIP_EXTENSIONS", "gd")
-        .env("BOOTSTRAP", env!("CARGO_BIN_EXE_bootstrap")));
-    let report = String::from_utf8_lossy(&build.stdout);
-    for line in ["bootstrap", "php-fpm + php", "libraries", "zip"] {
-        assert!(
-            report.contains(line),
-            "no {line} in the size report:\n{report}"
-        );
-    }
-    let zip = out.join(format!("lamphp-layer-{}.zip", std::env::consts::ARCH));
-    let root = tmp.join("root");
+/// A root with the layer's zips (`suffixes` of its name) unpacked into `/opt` in order, the
+/// test site in `/var/task`, and the one file the sandbox's image provides that the site
+/// relies on: `/etc/hosts`, naming the test's backend.
+fn site_root(layer: &Layer, root: &Path, suffixes: &[&str]) {
     std::fs::create_dir_all(root.join("opt")).unwrap();
-    run(Command::new("unzip")
-        .arg("-q")
-        .arg(&zip)
-        .arg("-d")
-        .arg(root.join("opt")));
-    for dir in [
-        "tmp",
-        "proc",
-        "dev",
-        "var/task/public",
-        "var/task/php/conf.d",
-    ] {
+    for suffix in suffixes {
+        let zip = layer.out.join(format!("{}{suffix}.zip", layer.name()));
+        run(Command::new("unzip")
+            .args(["-q", "-o"])
+            .arg(&zip)
+            .arg("-d")
+            .arg(root.join("opt")));
+    }
+    for dir in ["tmp", "proc", "dev", "etc", "var/task"] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
     }
-    let libc_dir = root.join(LIBC_DIR.trim_start_matches('/'));
-    std::fs::create_dir_all(&libc_dir).unwrap();
-    for lib in GLIBC {
-        let host = Path::new(LIBC_DIR).join(lib);
-        assert!(host.exists(), "{} is missing on this host", host.display());
-        std::fs::copy(&host, libc_dir.join(lib)).unwrap();
-    }
-    // One file beyond glibc: Debian patches its PHP to read time zones from the system's
-    // /usr/share/zoneinfo instead of its built-in database, and without it any date()
-    // (and every timestamped log line) crashes PHP with SIGSEGV. A layer cannot ship files
-    // there; PHP built by php-build/ keeps the built-in database and needs none.
-    let zoneinfo = root.join("usr/share/zoneinfo");
-    std::fs::create_dir_all(&zoneinfo).unwrap();
-    std::fs::copy("/usr/share/zoneinfo/UTC", zoneinfo.join("UTC")).unwrap();
-    std::fs::create_dir_all(root.join("lib64")).unwrap();
-    std::fs::copy(LOADER, root.join(LOADER.trim_start_matches('/'))).unwrap();
-    std::fs::copy(
-        repo.join("layer/entrypoint.sh"),
-        root.join("opt/entrypoint.sh"),
-    )
-    .unwrap();
-    // Debian's /bin/sh (dash) needs glibc alone, as Amazon Linux's does.
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/dash", root.join("bin/sh")).unwrap();
     std::fs::write(
-        root.join("var/task/public/index.php"),
-        r#"<?php
-header('Content-Type: application/json');
-echo json_encode([
-    'binary' => PHP_BINARY,
-    'sapi' => PHP_SAPI,
-    'ini' => php_ini_loaded_file(),
-    'scanned' => php_ini_scanned_files(),
-    'extension_dir' => ini_get('extension_dir'),
-    'opcache' => function_exists('opcache_get_status') && opcache_get_status(false)['opcache_enabled'],
-    'extensions' => get_loaded_extensions(),
-    'memory_limit' => ini_get('memory_limit'),
-    'display_errors' => ini_get('display_errors'),
-    'timezone' => date_default_timezone_get() . ' ' . date('Y', 0),
-    'logged' => error_log('lamphp layer test: logged from PHP'),
-]);
-"#,
+        root.join("etc/hosts"),
+        "127.0.0.1 localhost\n127.0.0.1 backend.test\n",
     )
     .unwrap();
-    // The site's own settings, read after the layer's.
+    // For `php-fpm -t`: a pool as small as the bootstrap's.
     std::fs::write(
-        root.join("var/task/php/conf.d/site.ini"),
-        "memory_limit = 99M\n",
+        root.join("etc/php-fpm.conf"),
+        "[global]\nerror_log = /proc/self/fd/2\n[www]\nlisten = /tmp/fpm.sock\npm = static\npm.max_children = 1\n",
     )
     .unwrap();
-    root
+    let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/layer/site");
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(site.join("public"))
+        .arg(site.join("php"))
+        .arg(root.join("var/task")));
 }
 
 /// bwrap running `program` with `root` as `/` and nothing else from the host.
@@ -197,9 +226,19 @@ fn sandbox(root: &Path, env: &[(&str, &str)], program: &[&str]) -> Command {
     command
 }
 
+/// The ini a layer's php-fpm gets from the bootstrap, for running the CLI by hand.
+const LAYER_INI: [(&str, &str); 2] = [
+    ("PHPRC", "/opt/etc/php"),
+    (
+        "PHP_INI_SCAN_DIR",
+        "/opt/etc/php/conf.d:/var/task/php/conf.d",
+    ),
+];
+
 fn is_elf(path: &Path) -> bool {
     let mut magic = [0u8; 4];
-    path.is_file()
+    !path.is_symlink()
+        && path.is_file()
         && std::fs::File::open(path)
             .and_then(|mut f| f.read_exact(&mut magic))
             .is_ok()
@@ -209,7 +248,7 @@ fn is_elf(path: &Path) -> bool {
 fn elves(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_dir() {
+        if path.is_dir() && !path.is_symlink() {
             elves(&path, found);
         } else if is_elf(&path) {
             found.push(path);
@@ -217,113 +256,206 @@ fn elves(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every ELF file in both layers runs on the layer's loader and resolves every library
+/// inside the layer, as that loader itself reports inside the root.
 #[test]
-fn every_elf_file_resolves_its_libraries_inside_the_layer_or_glibc() {
-    let root = layer();
-    // As the loader itself sees it inside the root.
+fn every_elf_file_runs_on_the_layers_loader_and_finds_its_libraries_in_the_layer() {
+    let layer = layer();
+    let root = &layer.with_extra;
     let mut files = Vec::new();
     elves(&root.join("opt"), &mut files);
-    assert!(files.len() > 5, "too few ELF files in the layer: {files:?}");
+    assert!(
+        files.len() > 50,
+        "too few ELF files in the layers: {files:?}"
+    );
     for file in &files {
         let inside = Path::new("/").join(file.strip_prefix(root).unwrap());
-        let output = run(&mut sandbox(
-            root,
-            &[],
-            &[LOADER, "--list", inside.to_str().unwrap()],
-        ));
-        let list = String::from_utf8_lossy(&output.stdout);
-        for line in list.lines().filter(|l| l.contains("=>")) {
-            // e.g. "/opt/bin/../lib/libz.so.1 (0x...)", or "not found".
-            let path = line.split("=>").nth(1).unwrap().trim();
+        let inside = inside.to_str().unwrap();
+        if inside == layer.loader() {
+            continue;
+        }
+        let headers = stdout(Command::new("readelf").args(["-lW"]).arg(file));
+        if let Some(interp) = headers.split("[Requesting program interpreter: ").nth(1) {
             assert!(
-                path.starts_with("/opt/") || path.starts_with(LIBC_DIR),
-                "{}: {line}\n{list}",
-                inside.display()
+                interp.starts_with(&format!("{}]", layer.loader())),
+                "{inside} runs on another loader: {interp}"
             );
+        }
+        let dynamic = stdout(Command::new("readelf").args(["-dW"]).arg(file));
+        for line in dynamic
+            .lines()
+            .filter(|l| l.contains("(RUNPATH)") || l.contains("(RPATH)"))
+        {
+            assert!(
+                line.contains("[$ORIGIN") && !line.contains("(RPATH)"),
+                "{inside}: a RUNPATH not relative to the file: {line}"
+            );
+        }
+        let list = stdout(&mut sandbox(root, &[], &[layer.loader(), "--list", inside]));
+        for line in list.lines().filter(|l| l.contains("=>")) {
+            // e.g. "libz.so.1 => /opt/bin/../lib/libz.so.1 (0x...)", or "not found".
+            let path = line.split("=>").nth(1).unwrap().trim();
+            assert!(path.starts_with("/opt/"), "{inside}: {line}\n{list}");
         }
     }
 }
 
-/// The bootstrap answers an ALB event through the layer's php-fpm: run as Lambda runs a
-/// layer's (`/opt/bootstrap`), then as Lambda runs the container image (its entry point,
-/// with the image's CMD as arguments).
+/// PHP's three binaries start in the root: the CLI, php-fpm's config test, php-cgi.
 #[test]
-fn the_layer_serves_a_site_from_a_root_with_only_glibc() {
-    let root = layer();
-    let event = serde_json::to_vec(&serde_json::json!({
+fn php_cli_fpm_and_cgi_start_with_nothing_but_the_layer() {
+    let layer = layer();
+    let version = format!("PHP {}.", layer.php);
+    let cli = stdout(&mut sandbox(&layer.root, &[], &["/opt/bin/php", "-v"]));
+    assert!(cli.starts_with(&version) && cli.contains("(cli)"), "{cli}");
+    let cgi = stdout(&mut sandbox(&layer.root, &[], &["/opt/bin/php-cgi", "-v"]));
+    assert!(
+        cgi.starts_with(&version) && cgi.contains("(cgi-fcgi)"),
+        "{cgi}"
+    );
+    let fpm = run(&mut sandbox(
+        &layer.root,
+        &[],
+        &[
+            "/opt/bin/php-fpm",
+            "-t",
+            "-R",
+            "-n",
+            "-y",
+            "/etc/php-fpm.conf",
+        ],
+    ));
+    let said = String::from_utf8_lossy(&fpm.stderr);
+    assert!(said.contains("test is successful"), "php-fpm -t: {said}");
+}
+
+/// An ALB event for `GET path_and_query` with `headers`.
+fn alb_get(path: &str, query: &[(&str, &str)], headers: &[(&str, &str)]) -> Vec<u8> {
+    let query: serde_json::Map<_, _> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::json!([v])))
+        .collect();
+    let mut all = vec![("host", "example.com")];
+    all.extend_from_slice(headers);
+    let headers: serde_json::Map<_, _> = all
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::json!([v])))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
         "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lamphp/0123456789abcdef"}},
         "httpMethod": "GET",
-        "path": "/",
-        "multiValueQueryStringParameters": {},
-        "multiValueHeaders": {"host": ["example.com"]},
+        "path": path,
+        "multiValueQueryStringParameters": query,
+        "multiValueHeaders": headers,
         "body": "",
         "isBase64Encoded": false
     }))
-    .unwrap();
-    for program in [&["/opt/bootstrap"][..], &["/opt/entrypoint.sh", "serve"]] {
+    .unwrap()
+}
+
+/// A plain HTTP server on a loopback port that answers every request with `pong`: what
+/// the site reaches with curl, by the name /etc/hosts gives it.
+fn backend() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\npong",
+            );
+        }
+    });
+    port
+}
+
+/// Answers to one invocation: (status, headers, body), from the emulator's JSON.
+fn answer(watch: &Watch, event: &[u8]) -> (u64, serde_json::Value, String) {
+    let (_, body) = watch.invoke_when_ready(event);
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let status = answer["statusCode"].as_u64().unwrap_or(0);
+    let body = answer["body"].as_str().unwrap_or_default().to_owned();
+    (status, answer["multiValueHeaders"].clone(), body)
+}
+
+/// The bootstrap serves the site through the layer's php-fpm, as Lambda runs a layer's
+/// (`/opt/bootstrap`) and as Lambda runs the container image (its entry point and CMD).
+#[test]
+fn the_layer_serves_a_site_under_the_runtime_api_emulator() {
+    let layer = layer();
+    let image = image::rootfs(layer);
+    for what in ["the layer", "the image"] {
         // An emulator each: one may hand an event to a runtime's poll that was stopped.
         let mut watch = Watch::start(Path::new(env!("CARGO_MANIFEST_DIR")));
-        let api = watch.api();
         let env = [
-            ("AWS_LAMBDA_RUNTIME_API", api.as_str()),
-            ("AWS_LAMBDA_FUNCTION_NAME", "_"),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-            ("LAMBDA_TASK_ROOT", "/var/task"),
-            ("_HANDLER", "public/index.php"),
-            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            ("AWS_LAMBDA_RUNTIME_API", watch.api()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "_".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512".into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            ("LAMBDA_TASK_ROOT", "/var/task".into()),
+            ("_HANDLER", "public/index.php".into()),
         ];
-        watch.spawn(sandbox(root, &env, program));
-        let (_, body) = watch.invoke_when_ready(&event);
-        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let env: Vec<_> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        watch.spawn(if what == "the layer" {
+            sandbox(&layer.root, &env, &["/opt/bootstrap"])
+        } else {
+            image.command(&env, &[])
+        });
+        let port = backend().to_string();
+        let (status, _, body) = answer(&watch, &alb_get("/", &[("backend", &port)], &[]));
+        assert_eq!(status, 200, "{what}: {body}\n{}", watch.log());
+        let page: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{what}: {e}: {body}\n{}", watch.log()));
+        assert_served_by_the_layer(layer, &page, &watch.log);
         assert_eq!(
-            answer["statusCode"],
-            200,
-            "{program:?}: {answer}\n{}",
-            watch.log()
+            page["backend"], "pong",
+            "{what}: curl to backend.test: {page}"
         );
-        let page: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap())
-            .unwrap_or_else(|e| panic!("{e}: {answer}"));
-        assert_served_by_the_layer(&page, &watch.log);
+        assert_eq!(
+            page["route"],
+            serde_json::json!(["/index.php", "/?backend=".to_string() + &port])
+        );
+
+        let (status, _, body) = answer(&watch, &alb_get("/info.php/a/b", &[], &[]));
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "/info.php|/a/b|/var/task/public/info.php"),
+            "{what}"
+        );
+        let (status, headers, body) = answer(&watch, &alb_get("/style.css", &[], &[]));
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "body { color: #123456; }\n"),
+            "{what}"
+        );
+        assert_eq!(headers["content-type"][0], "text/css", "{what}: {headers}");
+
+        let (status, headers, body) = answer(&watch, &alb_get("/session.php", &[], &[]));
+        assert_eq!((status, body.as_str()), (200, "visits=1"), "{what}");
+        let cookie = headers["set-cookie"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("{headers}"));
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let (_, _, body) = answer(
+            &watch,
+            &alb_get("/session.php", &[], &[("cookie", &cookie)]),
+        );
+        assert_eq!(body, "visits=2", "{what}: the session was kept in /tmp");
     }
 }
 
-/// Outside Lambda (ECS, `docker run`) the container's entry point runs `bootstrap serve`,
-/// which serves HTTP itself through the layer's php-fpm.
-#[test]
-fn the_container_entry_point_serves_http_outside_lambda() {
-    let root = layer();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let log = Arc::new(Mutex::new(String::new()));
-    // The Dockerfile's ENV, and no Runtime API.
-    let env = [
-        ("LAMBDA_TASK_ROOT", "/var/task"),
-        ("LAMPHP_ROOT", "/var/task/public"),
-        ("LAMPHP_LISTEN", listen.as_str()),
-        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-    ];
-    let _server = spawn_logged(sandbox(root, &env, &["/opt/entrypoint.sh"]), &log);
-    let request = b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
-    let start = Instant::now();
-    let body = loop {
-        match http::exchange(port, request) {
-            Ok(response) if response.status == 200 => break response.body,
-            other if start.elapsed() > Duration::from_secs(30) => {
-                panic!("no page: {other:?}\n{}", log.lock().unwrap())
-            }
-            _ => thread::sleep(Duration::from_millis(200)),
-        }
-    };
-    let page: serde_json::Value = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
-    assert_served_by_the_layer(&page, &log);
-}
-
 /// `page` (the site's index.php) was run by the layer's php-fpm with the layer's ini, its
-/// extensions and the site's conf.d, and PHP's error_log() reached the bootstrap's log.
-fn assert_served_by_the_layer(page: &serde_json::Value, log: &Mutex<String>) {
+/// extensions, time zones, iconv modules and CA bundle, and the site's conf.d; PHP's
+/// error_log() reached the bootstrap's log; no library path leaks into what scripts run.
+fn assert_served_by_the_layer(layer: &Layer, page: &serde_json::Value, log: &Mutex<String>) {
     assert_eq!(page["binary"], "/opt/bin/php-fpm", "{page}");
+    assert!(
+        page["version"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}.", layer.php)),
+        "{page}"
+    );
     assert_eq!(page["sapi"], "fpm-fcgi");
     assert_eq!(page["ini"], "/opt/etc/php/php.ini", "{page}");
     assert_eq!(page["extension_dir"], "/opt/lib/php/extensions");
@@ -350,44 +482,168 @@ fn assert_served_by_the_layer(page: &serde_json::Value, log: &Mutex<String>) {
     assert_eq!(page["display_errors"], "", "{page}");
     assert_eq!(page["opcache"], true, "{page}");
     assert_eq!(page["timezone"], "UTC 1970", "{page}");
+    assert_eq!(page["paris"], "CEST +02:00", "the layer's zoneinfo: {page}");
+    // "€" in ISO-8859-15, "日本" in Shift_JIS: glibc's iconv modules from the layer.
+    assert_eq!(page["iconv"], "a493fa967b", "{page}");
+    assert!(page["certificates"].as_u64().unwrap() > 100, "{page}");
+    assert_eq!(page["curl_cainfo"], true, "{page}");
+    for name in page["environment"].as_array().unwrap() {
+        let name = name.as_str().unwrap();
+        assert!(
+            !name.starts_with("LD_") && name != "GCONV_PATH",
+            "{name} would reach every program a script runs: {page}"
+        );
+    }
     assert_eq!(page["logged"], true, "{page}");
     let extensions = page["extensions"].as_array().unwrap();
-    // The extensions php-build/ ships (less gd: see the Makefile's LAYER_PHP_PACKAGES),
-    // each loaded from /opt with the libraries the layer bundles for it.
-    let shipped = "Zend OPcache,ctype,tokenizer,PDO,mbstring,intl,bcmath,mysqli,pdo_mysql,pgsql,\
-                   pdo_pgsql,pdo_sqlite,sqlite3,zip,bz2,curl,dom,SimpleXML,xsl,sodium,exif,fileinfo";
+    let shipped = "Zend OPcache,ctype,tokenizer,PDO,mbstring,bcmath,mysqli,pdo_mysql,pgsql,\
+                   pdo_pgsql,pdo_sqlite,sqlite3,zip,bz2,curl,dom,SimpleXML,xsl,sodium,exif,\
+                   fileinfo,iconv,sockets";
     for shared in shipped.split(',') {
         assert!(
             extensions.iter().any(|e| e == shared),
             "{shared} not loaded from /opt: {page}"
         );
     }
-    assert!(
-        !extensions.iter().any(|e| e == "gd"),
-        "gd was to be left out (SKIP_EXTENSIONS): {page}"
-    );
+    for off in ["redis", "apcu", "igbinary", "intl", "gd", "imagick"] {
+        assert!(
+            !extensions.iter().any(|e| e == off),
+            "{off} is to be off in the base layer: {page}"
+        );
+    }
 }
 
-/// The CLI runs in the root too, and reads the layer's php.ini once PHPRC is set (as it is
-/// for scripts, which inherit php-fpm's environment).
+/// The PECL extensions are in the base layer but off until a site loads them.
 #[test]
-fn the_layer_php_cli_runs_in_the_root() {
-    let output = run(&mut sandbox(
-        layer(),
-        &[
-            ("PHPRC", "/opt/etc/php"),
-            ("PHP_INI_SCAN_DIR", "/opt/etc/php/conf.d:/var/task/php/conf.d"),
-        ],
+fn pecl_extensions_load_when_a_site_asks_for_them() {
+    let layer = layer();
+    let script = "echo implode(' ', array_map(fn ($e) => $e . '=' . (extension_loaded($e) ? 1 : 0), ['igbinary', 'redis', 'apcu'])), ' ', igbinary_unserialize(igbinary_serialize('ok'));";
+    let off = stdout(&mut sandbox(
+        &layer.root,
+        &LAYER_INI,
         &[
             "/opt/bin/php",
             "-r",
-            "echo php_ini_loaded_file(), ' ', extension_loaded('ctype') ? 'ctype' : 'no-ctype', ' ', ini_get('memory_limit');",
+            "echo extension_loaded('redis') ? 'on' : 'off';",
         ],
     ));
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        "/opt/etc/php/php.ini ctype 99M"
+    assert_eq!(off, "off");
+    let on = stdout(&mut sandbox(
+        &layer.root,
+        &LAYER_INI,
+        &[
+            "/opt/bin/php",
+            "-d",
+            "extension=igbinary",
+            "-d",
+            "extension=redis",
+            "-d",
+            "extension=apcu",
+            "-r",
+            script,
+        ],
+    ));
+    assert_eq!(on, "igbinary=1 redis=1 apcu=1 ok");
+}
+
+/// The extra layer, unpacked over the base one, turns on intl, gd and imagick, each
+/// working with the libraries it brings.
+#[test]
+fn the_extra_layer_adds_intl_gd_and_imagick() {
+    let layer = layer();
+    let script = r#"
+        $im = imagecreatetruecolor(3, 2);
+        ob_start(); imagepng($im); $png = ob_get_clean();
+        $magick = new Imagick(); $magick->readImageBlob($png);
+        echo Normalizer::normalize("e\u{301}") === "\u{e9}" ? 'intl' : 'no-intl', ' ',
+             substr($png, 1, 3), ' ', $magick->getImageWidth(), 'x', $magick->getImageHeight(), ' ',
+             (new NumberFormatter('de_DE', NumberFormatter::DECIMAL))->format(1234.5);
+    "#;
+    let said = stdout(&mut sandbox(
+        &layer.with_extra,
+        &LAYER_INI,
+        &["/opt/bin/php", "-r", script],
+    ));
+    assert_eq!(said, "intl PNG 3x2 1.234,5");
+    let base_only = stdout(&mut sandbox(
+        &layer.root,
+        &LAYER_INI,
+        &[
+            "/opt/bin/php",
+            "-r",
+            "echo extension_loaded('intl') || extension_loaded('gd') ? 'on' : 'off';",
+        ],
+    ));
+    assert_eq!(base_only, "off");
+}
+
+/// The manifest names PHP's version, the bootstrap's, and the Debian package every file
+/// came from, with its version and the sha256 of the .deb apt verified.
+#[test]
+fn the_manifest_names_every_package_the_layer_holds() {
+    let layer = layer();
+    let text = std::fs::read_to_string(layer.root.join("opt/lamphp-manifest.json")).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(
+        manifest["php"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}.", layer.php)),
+        "{text}"
     );
+    assert_eq!(manifest["architecture"], layer.arch.as_str());
+    assert_eq!(
+        manifest["bootstrap"].as_str().unwrap().split('+').next(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    let packages = manifest["packages"].as_array().unwrap();
+    for package in packages {
+        let sha = package["sha256"].as_str().unwrap();
+        assert!(
+            sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{package}"
+        );
+        assert!(
+            !package["version"].as_str().unwrap().is_empty(),
+            "{package}"
+        );
+    }
+    let names: Vec<_> = packages
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let php = &layer.php;
+    for name in [
+        "libc6".to_string(),
+        "tzdata".into(),
+        "ca-certificates".into(),
+        format!("php{php}-fpm"),
+        format!("php{php}-cgi"),
+        format!("php{php}-cli"),
+        format!("php{php}-common"),
+        "libxml2".into(),
+    ] {
+        assert!(
+            names.contains(&name.as_str()),
+            "{name} is not in the manifest: {names:?}"
+        );
+    }
+    // Debian 12's libxml2 links ICU, so PHP 8.2's base layer has it; Debian 13's does not.
+    let mut absent = vec![
+        format!("php{php}-intl"),
+        "perl-base".into(),
+        "systemd".into(),
+    ];
+    if php == "8.4" {
+        absent.push("libicu76".into());
+    }
+    for name in absent {
+        assert!(
+            !names.contains(&name.as_str()),
+            "{name} has no file in the base layer: {names:?}"
+        );
+    }
 }
 
 fn free_port() -> u16 {
@@ -408,4 +664,33 @@ fn spawn_logged(mut command: Command, log: &Arc<Mutex<String>>) -> Killed {
     capture(child.stdout.take().unwrap(), log.clone());
     capture(child.stderr.take().unwrap(), log.clone());
     Killed(child)
+}
+
+/// A build asked to leave out an extension PHP does not have stops and says which
+/// extensions there are, instead of building a layer that is not what was asked for.
+#[test]
+fn an_unknown_extension_to_skip_stops_the_build_saying_so() {
+    let layer = layer();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = layer.out.with_file_name("out-skip");
+    let build = Command::new(repo.join("layer/build.sh"))
+        .env("PHP", &layer.php)
+        .env("ARCH", &layer.arch)
+        .env("OUT", &out)
+        .env("BOOTSTRAP", env!("CARGO_BIN_EXE_bootstrap"))
+        .env("SKIP_EXTENSIONS", "ffi no_such_extension")
+        .env(
+            "APT_STATE",
+            repo.join(format!("target/apt/test-{}-{}", layer.php, layer.arch)),
+        )
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&build.stderr);
+    assert!(!build.status.success(), "{said}");
+    assert!(
+        said.contains("SKIP_EXTENSIONS names no_such_extension") && said.contains(" ffi "),
+        "{said}"
+    );
+    assert!(!out.join(format!("{}.zip", layer.name())).exists());
+    let _ = std::fs::remove_dir_all(&out);
 }

@@ -383,10 +383,10 @@ fn function(
         );
         let (layer_id, layer) = layers[0];
         assert_eq!(props["Layers"], json!([reference(layer_id)]), "{context}");
-        // `make layer`'s output (layer/build.sh: target/layer/lamphp-layer-<arch>.zip).
+        // `make layer`'s output (layer/build.sh: target/layer/lamphp-php<PHP>-<arch>.zip).
         assert_eq!(
             layer["Properties"]["Content"],
-            json!({ "S3Bucket": "packaged", "S3Key": "target/layer/lamphp-layer-x86_64.zip" })
+            json!({ "S3Bucket": "packaged", "S3Key": "target/layer/lamphp-php8.4-x86_64.zip" })
         );
         assert_eq!(
             layer["Properties"]["CompatibleArchitectures"],
