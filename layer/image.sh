@@ -12,8 +12,8 @@
 # TREE/lamphp-manifest.json).
 #
 # From scratch: the tree is self-contained (every ELF's interpreter is /opt/lib/ld-linux-*),
-# so the root file system is only /opt plus the empty /tmp, /var/task (the site) and /etc
-# (runtimes bind-mount /etc/hosts and /etc/resolv.conf there). The entry point is
+# so the root file system is only /opt plus the empty /tmp and /var/task (the site), and
+# /etc with nsswitch.conf alone (runtimes bind-mount /etc/hosts and /etc/resolv.conf there). The entry point is
 # `bootstrap container`: the Runtime API loop in a Lambda sandbox, `serve` elsewhere.
 # Unlike a layer, an image can set PHP's ini variables, so `php` run by itself (a task's
 # command, `docker run --entrypoint /opt/bin/php`) reads the same ini as php-fpm.
@@ -91,6 +91,10 @@ add() {
 rootfs=$bundle/rootfs
 mkdir -p "$rootfs"/{opt,tmp,var/task,etc}
 chmod 1777 "$rootfs/tmp"
+# Without this file glibc asks DNS first and reads /etc/hosts only when DNS is unreachable,
+# so names a task adds there (ECS extraHosts, --add-host) would not resolve.
+printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
+touch -h -d "@$epoch" "$rootfs/etc/nsswitch.conf"
 # The layer records these directories' mtimes too: the build's, not today's.
 touch -h -d "@$epoch" "$rootfs" "$rootfs"/{opt,tmp,var,var/task,etc}
 add "$tree" "lamphp layer at /opt, /tmp, /var/task, /etc"

@@ -118,6 +118,11 @@ pub fn rootfs(layer: &Layer) -> &'static Image {
             ["etc", "opt", "tmp", "var"],
             "the image holds the layer alone"
         );
+        let etc: Vec<_> = std::fs::read_dir(rootfs.join("etc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(etc, ["nsswitch.conf"]);
         Image {
             rootfs,
             args: strings(&process["args"]),

@@ -119,8 +119,18 @@ fn layer() -> &'static Layer {
         if arch != host_arch() {
             image::foreign_binaries_run(arch);
         }
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("layer-{wanted}"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
         let bootstrap = if arch == host_arch() {
-            PathBuf::from(env!("CARGO_BIN_EXE_bootstrap"))
+            // The test profile's binary, without its 100 MB of debug information, which
+            // would only slow every zip and unzip.
+            let stripped = tmp.join("bootstrap");
+            run(Command::new("strip")
+                .arg("-o")
+                .arg(&stripped)
+                .arg(env!("CARGO_BIN_EXE_bootstrap")));
+            stripped
         } else {
             PathBuf::from(
                 std::env::var_os("LAMPHP_LAYER_BOOTSTRAP").unwrap_or_else(|| {
@@ -131,8 +141,6 @@ fn layer() -> &'static Layer {
                 }),
             )
         };
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("layer-{wanted}"));
-        let _ = std::fs::remove_dir_all(&tmp);
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let out = tmp.join("out");
         let build = run(Command::new(repo.join("layer/build.sh"))
@@ -172,8 +180,8 @@ fn layer() -> &'static Layer {
 }
 
 /// A root with the layer's zips (`suffixes` of its name) unpacked into `/opt` in order, the
-/// test site in `/var/task`, and the one file the sandbox's image provides that the site
-/// relies on: `/etc/hosts`, naming the test's backend.
+/// test site in `/var/task`, and the files the sandbox's image provides that the site
+/// relies on: `/etc/hosts` naming the test's backend, and `/etc/nsswitch.conf`.
 fn site_root(layer: &Layer, root: &Path, suffixes: &[&str]) {
     std::fs::create_dir_all(root.join("opt")).unwrap();
     for suffix in suffixes {
@@ -192,6 +200,9 @@ fn site_root(layer: &Layer, root: &Path, suffixes: &[&str]) {
         "127.0.0.1 localhost\n127.0.0.1 backend.test\n",
     )
     .unwrap();
+    // As Amazon Linux's: /etc/hosts before DNS (glibc's default without the file asks
+    // DNS first, and only falls back to /etc/hosts when DNS is unreachable).
+    std::fs::write(root.join("etc/nsswitch.conf"), "hosts: files dns\n").unwrap();
     // For `php-fpm -t`: a pool as small as the bootstrap's.
     std::fs::write(
         root.join("etc/php-fpm.conf"),
