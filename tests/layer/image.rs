@@ -19,29 +19,13 @@ pub struct Image {
 }
 
 impl Image {
-    /// The image's process (its args, or the entry point with `cmd` in CMD's place), with
-    /// its config's environment plus `env`; the test site mounted at /var/task and an
-    /// /etc/hosts as the runtime would provide.
-    pub fn command(&self, env: &[(&str, &str)], cmd: &[&str]) -> Command {
-        let mut args = self.args.clone();
-        if !cmd.is_empty() {
-            // ENTRYPOINT is ["/opt/bootstrap", "container"]: what follows is CMD.
-            args.truncate(2);
-            args.extend(cmd.iter().map(|s| s.to_string()));
-        }
+    /// The image's process, with its config's environment plus `env`, the test site
+    /// mounted at /var/task and an /etc/hosts as the runtime would provide.
+    pub fn command(&self, env: &[(&str, &str)]) -> Command {
         let layer = layer();
-        let mut command = Command::new("bwrap");
+        // Not read-only: bwrap makes /proc and /dev in it, as container runtimes do.
+        let mut command = super::bwrap("--bind", &self.rootfs);
         command
-            .args([
-                "--unshare-all",
-                "--share-net",
-                "--die-with-parent",
-                "--clearenv",
-            ])
-            // Not read-only: bwrap makes /proc and /dev in it, as container runtimes do.
-            .arg("--bind")
-            .arg(&self.rootfs)
-            .args(["/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"])
             .arg("--ro-bind")
             .arg(layer.root.join("var/task"))
             .arg("/var/task")
@@ -53,7 +37,7 @@ impl Image {
         for (name, value) in own.chain(env.iter().copied()) {
             command.args(["--setenv", name, value]);
         }
-        command.args(&args);
+        command.args(&self.args);
         command
     }
 }
@@ -143,7 +127,7 @@ fn the_image_serves_http_as_ecs_runs_it() {
     let log = Arc::new(Mutex::new(String::new()));
     let listen = format!("127.0.0.1:{port}");
     let listen = [("LAMPHP_LISTEN", listen.as_str())];
-    let _server = spawn_logged(image.command(&listen, &[]), &log);
+    let _server = spawn_logged(image.command(&listen), &log);
     let start = Instant::now();
     let request = b"GET /info.php/x HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
     let response = loop {

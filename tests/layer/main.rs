@@ -217,8 +217,9 @@ fn site_root(layer: &Layer, root: &Path, suffixes: &[&str]) {
         .arg(root.join("var/task")));
 }
 
-/// bwrap running `program` with `root` as `/` and nothing else from the host.
-fn sandbox(root: &Path, env: &[(&str, &str)], program: &[&str]) -> Command {
+/// bwrap with `root` as `/`, mounted `how` (`--ro-bind`, or `--bind` where bwrap has to
+/// make /proc and /dev in it), an empty environment, and nothing else from the host.
+fn bwrap(how: &str, root: &Path) -> Command {
     let mut command = Command::new("bwrap");
     command
         .args([
@@ -227,9 +228,15 @@ fn sandbox(root: &Path, env: &[(&str, &str)], program: &[&str]) -> Command {
             "--die-with-parent",
             "--clearenv",
         ])
-        .arg("--ro-bind")
+        .arg(how)
         .arg(root)
         .args(["/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+    command
+}
+
+/// bwrap running `program` with `root` as `/`, read-only, and `env`.
+fn sandbox(root: &Path, env: &[(&str, &str)], program: &[&str]) -> Command {
+    let mut command = bwrap("--ro-bind", root);
     for (name, value) in env {
         command.args(["--setenv", name, value]);
     }
@@ -237,14 +244,21 @@ fn sandbox(root: &Path, env: &[(&str, &str)], program: &[&str]) -> Command {
     command
 }
 
-/// The ini a layer's php-fpm gets from the bootstrap, for running the CLI by hand.
-const LAYER_INI: [(&str, &str); 2] = [
-    ("PHPRC", "/opt/etc/php"),
-    (
-        "PHP_INI_SCAN_DIR",
-        "/opt/etc/php/conf.d:/var/task/php/conf.d",
-    ),
-];
+/// What the layer's CLI prints, run in `root` with `args` and the ini a layer's php-fpm
+/// gets from the bootstrap.
+fn php(root: &Path, args: &[&str]) -> String {
+    let ini = [
+        ("PHPRC", "/opt/etc/php"),
+        (
+            "PHP_INI_SCAN_DIR",
+            "/opt/etc/php/conf.d:/var/task/php/conf.d",
+        ),
+    ];
+    let program: Vec<_> = std::iter::once("/opt/bin/php")
+        .chain(args.iter().copied())
+        .collect();
+    stdout(&mut sandbox(root, &ini, &program))
+}
 
 fn is_elf(path: &Path) -> bool {
     let mut magic = [0u8; 4];
@@ -410,7 +424,7 @@ fn the_layer_serves_a_site_under_the_runtime_api_emulator() {
         watch.spawn(if what == "the layer" {
             sandbox(&layer.root, &env, &["/opt/bootstrap"])
         } else {
-            image.command(&env, &[])
+            image.command(&env)
         });
         let port = backend().to_string();
         let (status, _, body) = answer(&watch, &alb_get("/", &[("backend", &port)], &[]));
@@ -529,21 +543,14 @@ fn assert_served_by_the_layer(layer: &Layer, page: &serde_json::Value, log: &Mut
 fn pecl_extensions_load_when_a_site_asks_for_them() {
     let layer = layer();
     let script = "echo implode(' ', array_map(fn ($e) => $e . '=' . (extension_loaded($e) ? 1 : 0), ['igbinary', 'redis', 'apcu'])), ' ', igbinary_unserialize(igbinary_serialize('ok'));";
-    let off = stdout(&mut sandbox(
+    let off = php(
         &layer.root,
-        &LAYER_INI,
-        &[
-            "/opt/bin/php",
-            "-r",
-            "echo extension_loaded('redis') ? 'on' : 'off';",
-        ],
-    ));
+        &["-r", "echo extension_loaded('redis') ? 'on' : 'off';"],
+    );
     assert_eq!(off, "off");
-    let on = stdout(&mut sandbox(
+    let on = php(
         &layer.root,
-        &LAYER_INI,
         &[
-            "/opt/bin/php",
             "-d",
             "extension=igbinary",
             "-d",
@@ -553,7 +560,7 @@ fn pecl_extensions_load_when_a_site_asks_for_them() {
             "-r",
             script,
         ],
-    ));
+    );
     assert_eq!(on, "igbinary=1 redis=1 apcu=1 ok");
 }
 
@@ -570,21 +577,15 @@ fn the_extra_layer_adds_intl_gd_and_imagick() {
              substr($png, 1, 3), ' ', $magick->getImageWidth(), 'x', $magick->getImageHeight(), ' ',
              (new NumberFormatter('de_DE', NumberFormatter::DECIMAL))->format(1234.5);
     "#;
-    let said = stdout(&mut sandbox(
-        &layer.with_extra,
-        &LAYER_INI,
-        &["/opt/bin/php", "-r", script],
-    ));
+    let said = php(&layer.with_extra, &["-r", script]);
     assert_eq!(said, "intl PNG 3x2 1.234,5");
-    let base_only = stdout(&mut sandbox(
+    let base_only = php(
         &layer.root,
-        &LAYER_INI,
         &[
-            "/opt/bin/php",
             "-r",
             "echo extension_loaded('intl') || extension_loaded('gd') ? 'on' : 'off';",
         ],
-    ));
+    );
     assert_eq!(base_only, "off");
 }
 
