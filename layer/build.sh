@@ -53,8 +53,8 @@ case "$php" in
   *) echo "layer/build.sh: PHP=$php: 8.2 or 8.4" >&2; exit 2 ;;
 esac
 case "$arch" in
-  x86_64) deb_arch=amd64 triplet=x86_64-linux-gnu loader=ld-linux-x86-64.so.2 ;;
-  arm64) deb_arch=arm64 triplet=aarch64-linux-gnu loader=ld-linux-aarch64.so.1 ;;
+  x86_64) deb_arch=amd64 triplet=x86_64-linux-gnu loader=ld-linux-x86-64.so.2 machine=X86-64 ;;
+  arm64) deb_arch=arm64 triplet=aarch64-linux-gnu loader=ld-linux-aarch64.so.1 machine=AArch64 ;;
   *) echo "layer/build.sh: ARCH=$arch: x86_64 or arm64" >&2; exit 2 ;;
 esac
 rust_target=${triplet%%-*}-unknown-linux-gnu
@@ -78,7 +78,7 @@ pecl=(apcu igbinary redis)
 # its AVIF, HEIF, TIFF and X11 libraries (28 MB), imagick ImageMagick and its codecs.
 extra=(intl gd imagick)
 packages=(libc6 libgcc-s1 tzdata ca-certificates "php$php-fpm" "php$php-cgi" "php$php-cli")
-for ext in opcache curl xml mbstring bcmath mysql sqlite3 pgsql zip bz2 gd "${pecl[@]}" "${extra[@]}"; do
+for ext in opcache curl xml mbstring bcmath mysql sqlite3 pgsql zip bz2 "${pecl[@]}" "${extra[@]}"; do
   packages+=("php$php-$ext")
 done
 build=$out/php$php-$arch
@@ -96,6 +96,10 @@ else
   cargo zigbuild --release --locked -p lamphp-bootstrap --target "$rust_target.2.34"
   bootstrap=$repo/target/$rust_target/release/bootstrap
 fi
+readelf -hW "$bootstrap" | grep -q "Machine: *.*$machine" || {
+  echo "layer/build.sh: $bootstrap is not a bootstrap for $arch ($(readelf -hW "$bootstrap" | sed -n 's/^ *Machine: *//p'))" >&2
+  exit 1
+}
 newest_glibc=$(readelf -VW "$bootstrap" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -n 1)
 echo "layer/build.sh: the bootstrap needs glibc ${newest_glibc:-(none)}" >&2
 

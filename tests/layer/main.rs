@@ -34,6 +34,8 @@ struct Layer {
     arch: String,
     /// `build.sh`'s output directory: the zips and the trees.
     out: PathBuf,
+    /// The bootstrap packaged, built for `arch`.
+    bootstrap: PathBuf,
     /// A root holding the base layer at /opt, a site at /var/task, and /etc/hosts.
     root: PathBuf,
     /// The same with the extra layer unpacked over the base one, as Lambda merges layers.
@@ -172,6 +174,7 @@ fn layer() -> &'static Layer {
             root: tmp.join("root"),
             with_extra: tmp.join("root-extra"),
             out,
+            bootstrap,
         };
         site_root(&layer, &layer.root, &[""]);
         site_root(&layer, &layer.with_extra, &["", "-extra"]);
@@ -689,7 +692,7 @@ fn an_unknown_extension_to_skip_stops_the_build_saying_so() {
         .env("PHP", &layer.php)
         .env("ARCH", &layer.arch)
         .env("OUT", &out)
-        .env("BOOTSTRAP", env!("CARGO_BIN_EXE_bootstrap"))
+        .env("BOOTSTRAP", &layer.bootstrap)
         .env("SKIP_EXTENSIONS", "ffi no_such_extension")
         .env(
             "APT_STATE",
