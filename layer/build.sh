@@ -182,6 +182,10 @@ find "$sysroot/usr/share/ca-certificates/mozilla" -name '*.crt' | sed "s|^$sysro
 for dir in "$sysroot"/usr/lib/"$triplet"/ImageMagick-*; do take "$dir" "$extra_tree/lib/$triplet/${dir##*/}"; done
 for dir in "$sysroot"/etc/ImageMagick-*; do take "$dir" "$extra_tree/${dir##*/}"; done
 for dir in "$sysroot"/usr/share/ImageMagick-*; do take "$dir" "$extra_tree/share/${dir##*/}"; done
+# libheif's decoders (HEIC through libde265, AVIF through dav1d) are plugins it loads by path.
+for dir in "$sysroot"/usr/lib/"$triplet"/libheif; do
+  [ -d "$dir" ] && take "$dir" "$extra_tree/lib/$triplet/libheif"
+done
 
 # --- shared libraries ----------------------------------------------------------------
 # The path a symlink inside the sysroot leads to, read as if the sysroot were /.

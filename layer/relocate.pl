@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # Rewrites, in one ELF file (or iconv's module cache), the paths Debian compiled into
-# glibc, PHP and ImageMagick to the layer's paths under /opt. Each new path is as long as
-# the old one, so no offset in the file moves.
+# glibc, PHP, ImageMagick and libheif to the layer's paths under /opt. Each new path is as
+# long as the old one, so no offset in the file moves.
 #
 #   perl layer/relocate.pl TRIPLET FILE     e.g. x86_64-linux-gnu /opt/lib/libc.so.6
 use strict;
@@ -20,6 +20,8 @@ my %to = (
     "/usr/lib/$triplet/ImageMagick-" => "/opt/lib/$triplet/ImageMagick-",
     '/etc/ImageMagick-' => '/opt/ImageMagick-',
     '/usr/share/ImageMagick-' => '/opt/share/ImageMagick-',
+    # libheif's decoder plugins (Debian 13).
+    "/usr/lib/$triplet/libheif" => "/opt/lib/$triplet/libheif",
 );
 for my $from (keys %to) {
     length($from) == length($to{$from}) or die "relocate.pl: $from and $to{$from} differ in length\n";

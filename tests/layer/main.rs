@@ -578,10 +578,11 @@ fn the_extra_layer_adds_intl_gd_and_imagick() {
         $magick = new Imagick(); $magick->readImageBlob($png);
         echo Normalizer::normalize("e\u{301}") === "\u{e9}" ? 'intl' : 'no-intl', ' ',
              substr($png, 1, 3), ' ', $magick->getImageWidth(), 'x', $magick->getImageHeight(), ' ',
-             (new NumberFormatter('de_DE', NumberFormatter::DECIMAL))->format(1234.5);
+             (new NumberFormatter('de_DE', NumberFormatter::DECIMAL))->format(1234.5), ' ',
+             implode(',', array_intersect(['AVIF', 'HEIC', 'JPEG', 'WEBP'], Imagick::queryFormats()));
     "#;
     let said = php(&layer.with_extra, &["-r", script]);
-    assert_eq!(said, "intl PNG 3x2 1.234,5");
+    assert_eq!(said, "intl PNG 3x2 1.234,5 AVIF,HEIC,JPEG,WEBP");
     let base_only = php(
         &layer.root,
         &[
