@@ -4,7 +4,7 @@
 #   make test  install test dependencies and run every test
 SHELL := /bin/bash
 CARGO ?= cargo
-RUN_PACKAGES := php8.2-fpm php8.2-cli
+RUN_PACKAGES := php8.2-fpm php8.2-cgi php8.2-cli
 # The host's PHP runs the parity, serve, sessions and WordPress tests, with the extensions
 # those applications use. dokuwiki: the real application tests/sessions logs in to;
 # wordpress, its default theme and mariadb-server: tests/wordpress (which runs its own
@@ -39,6 +39,8 @@ run: deps-run
 
 test: deps-test lint
 	$(CARGO) test --workspace
+	@# The same parity, sessions and WordPress tests with php-cgi as the PHP backend.
+	LAMPHP_PHP_BACKEND=cgi $(CARGO) test -p lamphp-bootstrap --test parity --test sessions --test wordpress
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 lint:

@@ -1,20 +1,22 @@
 //! Lambda mode's own cost, on this machine (`make bench`, or
-//! `cargo bench -p lamphp-bootstrap --bench lambda`):
+//! `cargo bench -p lamphp-bootstrap --bench lambda`), for each PHP backend in turn
+//! (php-fpm, then php-cgi), so the two are compared in one run:
 //!
 //! - warm overhead per invocation: the bootstrap's time from event received to response
-//!   ready (its `total_ms` log field), minus php-fpm's own time for the same script over
-//!   raw FastCGI (one blocking keep-alive connection, no pool, no tasks);
+//!   ready (its `total_ms` log field), minus PHP's own time for the same script over raw
+//!   FastCGI (one blocking keep-alive connection, no pool, no tasks);
+//! - warm round trips through the Runtime API, median and p99;
 //! - cold start: process start to ready for the first event, and to the first response,
-//!   beside php-fpm's own start-up;
-//! - the bootstrap's RSS.
+//!   beside PHP's own start-up;
+//! - the bootstrap's RSS, and its PHP processes'.
 //!
 //! The bootstrap runs as on Lambda: its own Runtime API loop against a Runtime API
-//! endpoint (`lamphp::local::runtime_api`), one php-fpm worker.
+//! endpoint (`lamphp::local::runtime_api`), one PHP worker.
 
 use bytes::BytesMut;
 use lamphp::cgi::Params;
 use lamphp::fastcgi::record::{self, Frame};
-use lamphp::fpm::{Fpm, FpmConfig};
+use lamphp::fpm::{Backend, Fpm, FpmConfig};
 use lamphp::local::{
     alb,
     runtime_api::{Phase, RuntimeApi},
@@ -35,36 +37,38 @@ fn main() {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("hello.php"), "<?php echo \"Hello, world!\\n\";\n").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-
-    let (fpm_start, raw) = rt.block_on(php_fpm_alone(&dir, &root));
-    let (cold_ready, cold_first) = rt.block_on(cold_starts(&dir, &root));
-    let (overhead, invoke_rtt, rss) = rt.block_on(warm(&dir, &root, raw.median));
-
     println!("Lambda mode, {WARM} warm invocations of a hello-world page, {COLD} cold starts");
-    println!(
-        "  php-fpm alone, raw FastCGI:       median {:>8.1} µs, p99 {:>8.1} µs",
-        us(raw.median),
-        us(raw.p99)
-    );
-    println!("  bootstrap overhead per invocation: median {:>8.1} µs  (event received -> response ready, minus php-fpm's time)", us(overhead));
-    println!("  round trip through the Runtime API: median {:>7.1} µs  (includes both HTTP exchanges with the Runtime API)", us(invoke_rtt));
-    println!(
-        "  php-fpm's own start-up:            median {:>8.1} ms",
-        ms(fpm_start)
-    );
-    println!(
-        "  cold start to ready for an event:  median {:>8.1} ms  ({:+.1} ms over php-fpm's)",
-        ms(cold_ready),
-        ms(cold_ready) - ms(fpm_start)
-    );
-    println!(
-        "  cold start to first response:      median {:>8.1} ms",
-        ms(cold_first)
-    );
-    println!(
-        "  bootstrap RSS: {} kB after the warm run, {} kB at its peak",
-        rss.0, rss.1
-    );
+    for backend in [Backend::Fpm, Backend::Cgi] {
+        let name = backend.name();
+        let (php_start, raw) = rt.block_on(php_alone(&dir, &root, backend));
+        let (cold_ready, cold_first) = rt.block_on(cold_starts(&dir, &root, backend));
+        let warm = rt.block_on(warm(&dir, &root, raw.median, backend));
+        println!("{name}:");
+        println!(
+            "  {name} alone, raw FastCGI:       median {:>8.1} µs, p99 {:>8.1} µs",
+            us(raw.median),
+            us(raw.p99)
+        );
+        println!("  bootstrap overhead per invocation: median {:>8.1} µs  (event received -> response ready, minus {name}'s time)", us(warm.overhead));
+        println!("  round trip through the Runtime API: median {:>7.1} µs, p99 {:>8.1} µs  (includes both HTTP exchanges with the Runtime API)", us(warm.rtt.median), us(warm.rtt.p99));
+        println!(
+            "  {name}'s own start-up:            median {:>8.1} ms",
+            ms(php_start)
+        );
+        println!(
+            "  cold start to ready for an event:  median {:>8.1} ms  ({:+.1} ms over {name}'s)",
+            ms(cold_ready),
+            ms(cold_ready) - ms(php_start)
+        );
+        println!(
+            "  cold start to first response:      median {:>8.1} ms",
+            ms(cold_first)
+        );
+        println!(
+            "  bootstrap RSS: {} kB after the warm run, {} kB at its peak; {name}'s processes: {} kB",
+            warm.rss.0, warm.rss.1, warm.php_rss
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -89,8 +93,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn fpm_config(dir: &Path, name: &str) -> FpmConfig {
+fn fpm_config(dir: &Path, name: &str, backend: Backend) -> FpmConfig {
     FpmConfig {
+        backend,
         terminate_after: None,
         binary: None,
         children: 1,
@@ -100,18 +105,18 @@ fn fpm_config(dir: &Path, name: &str) -> FpmConfig {
     }
 }
 
-/// php-fpm's start-up, and its time per request over raw FastCGI.
-async fn php_fpm_alone(dir: &Path, root: &Path) -> (Duration, Spread) {
+/// PHP's start-up, and its time per request over raw FastCGI.
+async fn php_alone(dir: &Path, root: &Path, backend: Backend) -> (Duration, Spread) {
     let mut starts = Vec::new();
     for _ in 0..COLD {
         let start = Instant::now();
-        let fpm = Fpm::start(fpm_config(dir, "fpm"))
+        let fpm = Fpm::start(fpm_config(dir, "php", backend))
             .await
-            .expect("php-fpm starts");
+            .expect("PHP starts");
         starts.push(start.elapsed());
         fpm.shutdown().await;
     }
-    let fpm = Fpm::start(fpm_config(dir, "fpm")).await.unwrap();
+    let fpm = Fpm::start(fpm_config(dir, "php", backend)).await.unwrap();
     let socket = fpm.socket().to_owned();
     let script = root.join("hello.php");
     let times = tokio::task::spawn_blocking(move || raw_fastcgi(&socket, &script))
@@ -154,9 +159,16 @@ fn raw_fastcgi(socket: &Path, script: &Path) -> Vec<Duration> {
 }
 
 /// A Lambda sandbox: this binary's Runtime API loop over `root`.
-fn sandbox(api: &RuntimeApi, dir: &Path, root: &Path, n: usize) -> Child {
+fn sandbox(api: &RuntimeApi, dir: &Path, root: &Path, n: usize, backend: Backend) -> Child {
     Command::new(bootstrap())
         .arg("lambda")
+        .env(
+            "LAMPHP_PHP_BACKEND",
+            match backend {
+                Backend::Fpm => "fpm",
+                Backend::Cgi => "cgi",
+            },
+        )
         .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
@@ -191,13 +203,13 @@ fn hello_event() -> Vec<u8> {
     alb::event_from_http(&parts, b"", "127.0.0.1:40000".parse().unwrap(), 443, true)
 }
 
-async fn cold_starts(dir: &Path, root: &Path) -> (Duration, Duration) {
+async fn cold_starts(dir: &Path, root: &Path, backend: Backend) -> (Duration, Duration) {
     let mut ready = Vec::new();
     let mut first = Vec::new();
     for n in 0..COLD {
         let mut api = RuntimeApi::start(Duration::from_secs(30)).await.unwrap();
         let start = Instant::now();
-        let mut child = sandbox(&api, dir, root, n);
+        let mut child = sandbox(&api, dir, root, n, backend);
         assert_eq!(
             api.phase_change().await,
             Phase::Ready,
@@ -212,10 +224,22 @@ async fn cold_starts(dir: &Path, root: &Path) -> (Duration, Duration) {
     (spread(ready).median, spread(first).median)
 }
 
-/// Warm invocations: (median overhead, median Runtime API round trip, (RSS, peak RSS)).
-async fn warm(dir: &Path, root: &Path, php_fpm: Duration) -> (Duration, Duration, (u64, u64)) {
+/// What the warm run measured.
+struct Warm {
+    /// Median time in the bootstrap beyond PHP's own.
+    overhead: Duration,
+    /// Round trips through the Runtime API.
+    rtt: Spread,
+    /// The bootstrap's RSS after the run and at its peak, kB.
+    rss: (u64, u64),
+    /// The RSS of the PHP processes under it, summed, kB.
+    php_rss: u64,
+}
+
+/// Warm invocations of one sandbox.
+async fn warm(dir: &Path, root: &Path, php: Duration, backend: Backend) -> Warm {
     let mut api = RuntimeApi::start(Duration::from_secs(30)).await.unwrap();
-    let mut child = sandbox(&api, dir, root, COLD);
+    let mut child = sandbox(&api, dir, root, COLD, backend);
     let totals = Arc::new(Mutex::new(Vec::new()));
     let stdout = child.stdout.take().unwrap();
     let sink = totals.clone();
@@ -240,16 +264,11 @@ async fn warm(dir: &Path, root: &Path, php_fpm: Duration) -> (Duration, Duration
         rtts.push(start.elapsed());
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let rss = (kb("VmRSS:"), kb("VmHWM:"));
+    let rss = (kb(child.id(), "VmRSS:"), kb(child.id(), "VmHWM:"));
+    let php_rss = descendants(child.id())
+        .iter()
+        .map(|&pid| kb(pid, "VmRSS:"))
+        .sum();
     let _ = child.kill();
     let _ = child.wait();
     let totals = totals.lock().unwrap().split_off(100);
@@ -258,10 +277,46 @@ async fn warm(dir: &Path, root: &Path, php_fpm: Duration) -> (Duration, Duration
         "only {} log lines",
         totals.len()
     );
-    let total = spread(totals).median;
-    (
-        total.saturating_sub(php_fpm),
-        spread(rtts.split_off(100)).median,
+    Warm {
+        overhead: spread(totals).median.saturating_sub(php),
+        rtt: spread(rtts.split_off(100)),
         rss,
-    )
+        php_rss,
+    }
+}
+
+/// A `/proc/PID/status` field in kB (0 if the process is gone).
+fn kb(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Every process below `pid`: the PHP master (or parent) and its workers.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parent_of = |p: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let all: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(all.iter().filter(|&&p| parent_of(p) == Some(parent)));
+        i += 1;
+    }
+    found.split_off(1)
 }

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use lamphp::app::{App, Settings};
 use lamphp::docroot::FsDocroot;
 use lamphp::fastcgi::Client;
-use lamphp::fpm::{Fpm, FpmConfig};
+use lamphp::fpm::{Backend, Fpm, FpmConfig};
 use lamphp::lambda::LambdaSettings;
 use lamphp::local::{LocalSettings, LocalSite};
 use lamphp::origin::TrustedProxies;
@@ -116,15 +116,22 @@ struct LambdaArgs {
 
 #[derive(clap::Args)]
 struct PhpArgs {
-    /// php-fpm workers (pm = static); default 2 per core for serve, 1 on Lambda.
+    /// PHP workers (php-fpm's pm = static, php-cgi's PHP_FCGI_CHILDREN); default 2 per
+    /// core for serve, 1 on Lambda.
     #[arg(long, env = "LAMPHP_FPM_CHILDREN")]
     workers: Option<usize>,
-    /// Recycle a php-fpm worker after this many requests (0: never).
+    /// Recycle a PHP worker after this many requests (0: never).
     #[arg(long, env = "LAMPHP_FPM_MAX_REQUESTS", default_value_t = 0)]
     max_requests: u32,
+    /// PHP's FastCGI server: fpm (php-fpm's pool) or cgi (php-cgi -b).
+    #[arg(long, env = "LAMPHP_PHP_BACKEND", default_value = "fpm")]
+    php_backend: Backend,
     /// The php-fpm binary (default: searched for).
     #[arg(long, env = "LAMPHP_PHP_FPM")]
     php_fpm: Option<PathBuf>,
+    /// The php-cgi binary (default: searched for).
+    #[arg(long, env = "LAMPHP_PHP_CGI")]
+    php_cgi: Option<PathBuf>,
     /// Largest request body in bytes; larger ones get 413.
     #[arg(long, env = "LAMPHP_MAX_BODY", default_value_t = 64 << 20)]
     max_body: u64,
@@ -149,7 +156,11 @@ struct PhpArgs {
 impl PhpArgs {
     fn fpm(&self, default_workers: usize, terminate_after: Option<Duration>) -> FpmConfig {
         FpmConfig {
-            binary: self.php_fpm.clone(),
+            backend: self.php_backend,
+            binary: match self.php_backend {
+                Backend::Fpm => self.php_fpm.clone(),
+                Backend::Cgi => self.php_cgi.clone(),
+            },
             children: self.workers.unwrap_or(default_workers),
             max_requests: self.max_requests,
             runtime_dir: self.runtime_dir.clone().unwrap_or_else(|| {
@@ -295,9 +306,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         args.php.settings(),
     ));
     tracing::info!(
-        "serving {} on http://{} with {workers} php-fpm workers",
+        "serving {} on http://{} with {workers} {} workers",
         root.display(),
         listener.local_addr()?,
+        args.php.php_backend.name(),
     );
     let trusted = TrustedProxies::new(args.trust_proxy);
     lamphp::serve::run(app, listener, trusted, lamphp::signals::shutdown()).await;

@@ -143,11 +143,31 @@ if (!class_exists('LamphpSessionHandler', false)) {
 
     session_set_save_handler(new LamphpSessionHandler('__LAMPHP_SESSION_SOCKET__'), true);
 
-    // php.ini's own auto_prepend_file (this file took its place in the pool config).
+    // php.ini's own auto_prepend_file (this file took its place in php-fpm's pool config).
+    // Under php-cgi this file is set with -d, which replaces php.ini's value even in
+    // get_cfg_var(), so the ini files are read for it as PHP reads them: the last wins.
     $lamphp_prepend = get_cfg_var('auto_prepend_file');
+    if (is_string($lamphp_prepend) && realpath($lamphp_prepend) === __FILE__) {
+        $lamphp_prepend = (static function (): string {
+            $found = '';
+            $scanned = array_map('trim', explode(',', (string) php_ini_scanned_files()));
+            foreach (array_filter(array_merge([php_ini_loaded_file()], $scanned)) as $file) {
+                $parsed = @parse_ini_file($file);
+                if (is_array($parsed) && isset($parsed['auto_prepend_file'])) {
+                    $found = $parsed['auto_prepend_file'];
+                }
+            }
+            return $found;
+        })();
+    }
     if (is_string($lamphp_prepend) && $lamphp_prepend !== '' && realpath($lamphp_prepend) !== __FILE__) {
-        unset($lamphp_prepend);
-        require get_cfg_var('auto_prepend_file');
+        // The path is taken and the variable forgotten before the site's file runs, so the
+        // site sees no variable of ours.
+        require (static function (): string {
+            $file = $GLOBALS['lamphp_prepend'];
+            unset($GLOBALS['lamphp_prepend']);
+            return $file;
+        })();
     } else {
         unset($lamphp_prepend);
     }

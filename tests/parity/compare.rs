@@ -101,6 +101,7 @@ pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Ve
         (Some(mut rj), Some(mut lj)) => {
             normalize::own_port_in_server_port(&mut rj, reference.port);
             normalize::own_port_in_server_port(&mut lj, lamphp.port);
+            normalize::php_cgi_pool_variables(&mut lj);
             if mode.is_lambda() {
                 crate::lambda::trace_id(&mut lj);
                 crate::lambda::server_addr(&mut rj);

@@ -18,6 +18,20 @@ pub fn own_port_in_server_port(dump: &mut Value, port: u16) {
     }
 }
 
+/// Departure (k), with `LAMPHP_PHP_BACKEND=cgi` only: php-cgi takes its pool's size and
+/// recycling from its environment, which scripts see (as under spawn-fcgi), so lamphp's
+/// dump may hold `PHP_FCGI_CHILDREN` and `PHP_FCGI_MAX_REQUESTS` where nginx + php-fpm's
+/// does not. They are dropped, and only they.
+pub fn php_cgi_pool_variables(dump: &mut Value) {
+    if std::env::var("LAMPHP_PHP_BACKEND").as_deref() != Ok("cgi") {
+        return;
+    }
+    if let Some(server) = dump.pointer_mut("/server").and_then(Value::as_object_mut) {
+        server.shift_remove("PHP_FCGI_CHILDREN");
+        server.shift_remove("PHP_FCGI_MAX_REQUESTS");
+    }
+}
+
 /// See [`own_port_in_server_port`]: the same for a `Location` URL's authority.
 pub fn own_port_in_location(location: &[u8], port: u16) -> Vec<u8> {
     let text = String::from_utf8_lossy(location);

@@ -1,102 +1,163 @@
-//! What php-fpm is run with: which binary, and the pool config written for it.
+//! What PHP's FastCGI server is run with: which one (php-fpm or php-cgi), which binary,
+//! and its pool config or command line.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-/// How to run the php-fpm pool.
+/// The PHP FastCGI server that runs the scripts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// php-fpm: a master and a static pool of workers, configured by a pool file.
+    #[default]
+    Fpm,
+    /// `php-cgi -b`: a parent and `PHP_FCGI_CHILDREN` children, configured by its
+    /// environment and `-d` settings; no master process to configure.
+    Cgi,
+}
+
+impl Backend {
+    /// The program's name, as installed and as logged.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Fpm => "php-fpm",
+            Backend::Cgi => "php-cgi",
+        }
+    }
+
+    /// The setting that names the binary explicitly.
+    fn setting(self) -> &'static str {
+        match self {
+            Backend::Fpm => "LAMPHP_PHP_FPM",
+            Backend::Cgi => "LAMPHP_PHP_CGI",
+        }
+    }
+
+    /// Where Debian installs it: php-fpm in sbin, off most PATHs.
+    fn system_dir(self) -> &'static Path {
+        match self {
+            Backend::Fpm => Path::new("/usr/sbin"),
+            Backend::Cgi => Path::new("/usr/bin"),
+        }
+    }
+
+    /// Names it is installed under on PATH, newest first; the bare name wins because it is
+    /// what the system (or the user) chose as the default.
+    fn path_names(self) -> Vec<String> {
+        let name = self.name();
+        std::iter::once(name.to_owned())
+            .chain(["8.4", "8.3", "8.2", "8.1", "8.0"].map(|v| format!("{name}{v}")))
+            .collect()
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Backend, String> {
+        match s {
+            "fpm" => Ok(Backend::Fpm),
+            "cgi" => Ok(Backend::Cgi),
+            other => Err(format!("{other:?} is not a PHP backend: fpm or cgi")),
+        }
+    }
+}
+
+/// How to run the PHP workers.
 #[derive(Clone, Debug)]
 pub struct FpmConfig {
-    /// Explicit php-fpm binary (`LAMPHP_PHP_FPM`); `None` searches the usual places.
+    /// php-fpm or php-cgi (`LAMPHP_PHP_BACKEND`).
+    pub backend: Backend,
+    /// Explicit binary (`LAMPHP_PHP_FPM` / `LAMPHP_PHP_CGI`); `None` searches the usual
+    /// places.
     pub binary: Option<PathBuf>,
-    /// Number of workers (`pm = static`, `pm.max_children`).
+    /// Number of workers (php-fpm: `pm = static`, `pm.max_children`; php-cgi:
+    /// `PHP_FCGI_CHILDREN`).
     pub children: usize,
-    /// `pm.max_requests`: recycle a worker after this many requests (0 = never).
+    /// Recycle a worker after this many requests (0 = never): `pm.max_requests`,
+    /// `PHP_FCGI_MAX_REQUESTS`.
     pub max_requests: u32,
     /// Private directory for the pool config and the socket; created with mode 0700 if missing.
     pub runtime_dir: PathBuf,
-    /// Extra ini settings, written as `php_value[name] = value` with the value in php.ini
-    /// syntax, so they behave as php.ini lines do: constants such as `E_ALL & ~E_NOTICE`
-    /// expand, `On` reads back as "1", and scripts may still `ini_set()` them.
+    /// Extra ini settings, with the value in php.ini syntax, so they behave as php.ini
+    /// lines do: constants such as `E_ALL & ~E_NOTICE` expand, `On` reads back as "1", and
+    /// scripts may still `ini_set()` them (php-fpm: `php_value[name] = value`; php-cgi:
+    /// `-d name=value`).
     pub ini: Vec<(String, String)>,
     /// `request_terminate_timeout`: php-fpm kills a worker whose request runs longer.
-    /// A script we stopped waiting for would otherwise hold its worker forever.
+    /// A script we stopped waiting for would otherwise hold its worker forever. (php-cgi
+    /// has no such setting.)
     pub terminate_after: Option<std::time::Duration>,
 }
-
-/// Names php-fpm is installed under on PATH, newest first; a bare `php-fpm` wins because
-/// it is what the system (or the user) chose as the default.
-const PATH_NAMES: [&str; 6] = [
-    "php-fpm",
-    "php-fpm8.4",
-    "php-fpm8.3",
-    "php-fpm8.2",
-    "php-fpm8.1",
-    "php-fpm8.0",
-];
 
 /// The places `find_binary` looks in, apart from the explicit path; tests point them at
 /// temporary directories.
 pub(super) struct SearchPlaces<'a> {
     pub opt_bin: &'a Path,
     pub path: Option<&'a OsStr>,
-    pub sbin: &'a Path,
+    pub system: &'a Path,
 }
 
-/// Finds the php-fpm binary: `explicit` (from `LAMPHP_PHP_FPM`) if given, else
-/// `/opt/bin/php-fpm` (the Lambda layer), then `php-fpm`, `php-fpm8.4` .. `php-fpm8.0` on
-/// PATH, then the newest `/usr/sbin/php-fpm*` (Debian installs it there, off most PATHs).
-pub fn find_binary(explicit: Option<&Path>) -> Result<PathBuf> {
+/// Finds the backend's binary: `explicit` (from `LAMPHP_PHP_FPM` / `LAMPHP_PHP_CGI`) if
+/// given, else `/opt/bin/<name>` (the Lambda layer), then `<name>`, `<name>8.4` ..
+/// `<name>8.0` on PATH, then the newest `<name>*` where Debian installs it (`/usr/sbin`
+/// for php-fpm, `/usr/bin` for php-cgi).
+pub fn find_binary(backend: Backend, explicit: Option<&Path>) -> Result<PathBuf> {
     let path = std::env::var_os("PATH");
     let places = SearchPlaces {
         opt_bin: Path::new("/opt/bin"),
         path: path.as_deref(),
-        sbin: Path::new("/usr/sbin"),
+        system: backend.system_dir(),
     };
-    search(explicit, &places)
+    search(backend, explicit, &places)
 }
 
-pub(super) fn search(explicit: Option<&Path>, places: &SearchPlaces) -> Result<PathBuf> {
+pub(super) fn search(
+    backend: Backend,
+    explicit: Option<&Path>,
+    places: &SearchPlaces,
+) -> Result<PathBuf> {
+    let setting = backend.setting();
     if let Some(explicit) = explicit {
         let meta = std::fs::metadata(explicit).with_context(|| {
-            format!(
-                "LAMPHP_PHP_FPM is {}, which does not exist",
-                explicit.display()
-            )
+            format!("{setting} is {}, which does not exist", explicit.display())
         })?;
         if !is_executable(&meta) {
             bail!(
-                "LAMPHP_PHP_FPM is {}, which is not an executable file",
+                "{setting} is {}, which is not an executable file",
                 explicit.display()
             );
         }
         return Ok(explicit.to_owned());
     }
+    let name = backend.name();
     let dirs: Vec<PathBuf> = places
         .path
         .map(|p| std::env::split_paths(p).collect())
         .unwrap_or_default();
-    let on_path = PATH_NAMES
+    let names = backend.path_names();
+    let on_path = names
         .iter()
         .flat_map(|name| dirs.iter().map(move |dir| dir.join(name)));
-    let candidates = std::iter::once(places.opt_bin.join("php-fpm"))
+    let candidates = std::iter::once(places.opt_bin.join(name))
         .chain(on_path)
-        .chain(by_version_in(places.sbin));
+        .chain(by_version_in(places.system, name));
     for candidate in candidates {
         if std::fs::metadata(&candidate).is_ok_and(|m| is_executable(&m)) {
             return Ok(candidate);
         }
     }
     bail!(
-        "php-fpm not found: looked for {}, for {} on PATH ({}), and for {}/php-fpm*; \
-         install php-fpm (e.g. `apt-get install php8.2-fpm`) or set LAMPHP_PHP_FPM to its path",
-        places.opt_bin.join("php-fpm").display(),
-        PATH_NAMES.join(", "),
+        "{name} not found: looked for {}, for {} on PATH ({}), and for {}/{name}*; \
+         install {name} (e.g. `apt-get install php8.2-{}`) or set {setting} to its path",
+        places.opt_bin.join(name).display(),
+        names.join(", "),
         places.path.unwrap_or_default().to_string_lossy(),
-        places.sbin.display(),
+        places.system.display(),
+        &name[4..],
     )
 }
 
@@ -104,33 +165,35 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
     meta.is_file() && meta.permissions().mode() & 0o111 != 0
 }
 
-/// The `php-fpm*` in `dir`, highest version suffix first (`php-fpm8.10` before
-/// `php-fpm8.9`), an unversioned `php-fpm` last.
-fn by_version_in(dir: &Path) -> Vec<PathBuf> {
+/// The `<name>*` in `dir`, highest version suffix first (`php-fpm8.10` before
+/// `php-fpm8.9`), an unversioned `<name>` last.
+fn by_version_in(dir: &Path, name: &str) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut found: Vec<(Vec<u32>, PathBuf)> = entries
         .filter_map(|entry| {
-            let name = entry.ok()?.file_name();
-            Some((version_of(&name)?, dir.join(name)))
+            let file = entry.ok()?.file_name();
+            Some((version_of(&file, name)?, dir.join(file)))
         })
         .collect();
     found.sort_by(|a, b| b.cmp(a));
     found.into_iter().map(|(_, path)| path).collect()
 }
 
-/// `Some(vec![])` for `php-fpm`, `Some(vec![8, 2])` for `php-fpm8.2`, `None` for anything else.
-fn version_of(name: &OsStr) -> Option<Vec<u32>> {
-    let suffix = name.to_str()?.strip_prefix("php-fpm")?;
+/// `Some(vec![])` for `php-fpm`, `Some(vec![8, 2])` for `php-fpm8.2` (with `name`
+/// `php-fpm`), `None` for anything else.
+fn version_of(file: &OsStr, name: &str) -> Option<Vec<u32>> {
+    let suffix = file.to_str()?.strip_prefix(name)?;
     if suffix.is_empty() {
         return Some(Vec::new());
     }
     suffix.split('.').map(|part| part.parse().ok()).collect()
 }
 
-/// The environment php-fpm gets when it comes from a lamphp layer, i.e. `binary` is
-/// `<prefix>/bin/php-fpm` next to `<prefix>/etc/php/php.ini` (`/opt/...` on Lambda).
+/// The environment PHP gets when it comes from a lamphp layer, i.e. `binary` is
+/// `<prefix>/bin/php-fpm` (or `php-cgi`) next to `<prefix>/etc/php/php.ini` (`/opt/...` on
+/// Lambda).
 ///
 /// A PHP build's php.ini and conf.d paths are compiled in (Debian's say `/etc/php/8.2/fpm`),
 /// and a layer cannot set environment variables, so the bootstrap points PHP at the
@@ -140,8 +203,8 @@ fn version_of(name: &OsStr) -> Option<Vec<u32>> {
 /// inherit both (`clear_env = no`), so `/opt/bin/php` run from a script reads the same ini.
 pub(super) fn layer_env(
     binary: &Path,
-    lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
-) -> Vec<(&'static str, std::ffi::OsString)> {
+    lookup: impl Fn(&str) -> Option<OsString>,
+) -> Vec<(&'static str, OsString)> {
     let Some(prefix) = binary.parent().and_then(Path::parent) else {
         return Vec::new();
     };
@@ -196,41 +259,110 @@ pub(super) fn render_pool(config: &FpmConfig, socket: &Path) -> Result<String> {
         ));
     }
     for (name, value) in &config.ini {
-        let name_ok = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !name_ok {
-            bail!("ini setting name {name:?} is not a valid php.ini name");
-        }
-        // A line break would end the setting and start a config line of the caller's choosing.
-        if value.contains(['\n', '\r', '\0']) {
-            bail!("ini setting {name} has a line break or NUL in its value {value:?}");
-        }
+        check_ini(name, value)?;
         writeln!(conf, "php_value[{name}] = {value}").expect("writing to a String");
     }
     Ok(conf)
 }
 
-/// Creates the runtime dir and writes the pool config into it; returns (config, socket).
-pub(super) fn write_runtime_files(config: &FpmConfig) -> Result<(PathBuf, PathBuf)> {
+/// An ini setting that cannot be mistaken for something else in a pool file or a `-d`.
+fn check_ini(name: &str, value: &str) -> Result<()> {
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !name_ok {
+        bail!("ini setting name {name:?} is not a valid php.ini name");
+    }
+    // A line break would end the setting and start a config line of the caller's choosing.
+    if value.contains(['\n', '\r', '\0']) {
+        bail!("ini setting {name} has a line break or NUL in its value {value:?}");
+    }
+    Ok(())
+}
+
+/// How the backend is started: its arguments, and the environment it gets beyond ours.
+#[derive(Debug, PartialEq)]
+pub(super) struct Invocation {
+    pub args: Vec<OsString>,
+    pub env: Vec<(&'static str, OsString)>,
+}
+
+/// php-fpm's arguments. `-F` keeps it our child; `-R` because php-fpm refuses a pool
+/// without `user` when run as root, and naming a user would change who scripts run as.
+fn fpm_args(conf: &Path, as_root: bool) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-F".into(), "-y".into(), conf.into()];
+    if as_root {
+        args.push("-R".into());
+    }
+    args
+}
+
+/// php-cgi's command line: `-b` binds the socket (before it forks its children, so it is
+/// ready as soon as it accepts), the ini settings as `-d`, the pool's size and recycling
+/// in the environment php-cgi reads them from. Unlike php-fpm it runs as root if started
+/// as root, and passes its whole environment on to scripts, as `clear_env = no` does.
+fn cgi_invocation(config: &FpmConfig, socket: &Path) -> Result<Invocation> {
+    if config.children == 0 {
+        bail!("php-cgi needs at least one worker (children = 0)");
+    }
+    let mut args: Vec<OsString> = vec!["-b".into(), socket.into()];
+    for (name, value) in &config.ini {
+        check_ini(name, value)?;
+        args.push("-d".into());
+        args.push(format!("{name}={value}").into());
+    }
+    let env = vec![
+        ("PHP_FCGI_CHILDREN", config.children.to_string().into()),
+        (
+            "PHP_FCGI_MAX_REQUESTS",
+            config.max_requests.to_string().into(),
+        ),
+    ];
+    Ok(Invocation { args, env })
+}
+
+/// Creates the runtime dir and writes what the backend reads there (php-fpm's pool
+/// config); returns how to start `binary` and the socket it will listen on.
+pub(super) fn prepare(
+    config: &FpmConfig,
+    binary: &Path,
+    as_root: bool,
+) -> Result<(Invocation, PathBuf)> {
     let dir = &config.runtime_dir;
+    let name = config.backend.name();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("creating php-fpm's runtime dir {}", dir.display()))?;
-    let socket = dir.join("fpm.sock");
+        .with_context(|| format!("creating {name}'s runtime dir {}", dir.display()))?;
+    let socket = dir.join(match config.backend {
+        Backend::Fpm => "fpm.sock",
+        Backend::Cgi => "cgi.sock",
+    });
     check_socket_path(&socket)?;
-    let conf_path = dir.join("php-fpm.conf");
-    let conf = render_pool(config, &socket)?;
-    std::fs::write(&conf_path, conf)
-        .with_context(|| format!("writing php-fpm's pool config {}", conf_path.display()))?;
-    Ok((conf_path, socket))
+    let mut invocation = match config.backend {
+        Backend::Fpm => {
+            let conf_path = dir.join("php-fpm.conf");
+            let conf = render_pool(config, &socket)?;
+            std::fs::write(&conf_path, conf).with_context(|| {
+                format!("writing php-fpm's pool config {}", conf_path.display())
+            })?;
+            Invocation {
+                args: fpm_args(&conf_path, as_root),
+                env: Vec::new(),
+            }
+        }
+        Backend::Cgi => cgi_invocation(config, &socket)?,
+    };
+    invocation
+        .env
+        .extend(layer_env(binary, |name| std::env::var_os(name)));
+    Ok((invocation, socket))
 }
 
 /// php-fpm silently truncates a socket path that does not fit `sun_path` and listens
-/// somewhere else, so catch it here.
+/// somewhere else (php-cgi refuses it), so catch it here.
 pub fn check_socket_path(socket: &Path) -> Result<()> {
     const MAX: usize = 107;
     let len = socket.as_os_str().len();
@@ -266,18 +398,18 @@ mod tests {
         let places = SearchPlaces {
             opt_bin: dir,
             path: None,
-            sbin: dir,
+            system: dir,
         };
         file(dir, "php-fpm", 0o755);
         file(dir, "plain", 0o644);
         let fpm = dir.join("php-fpm");
-        assert_eq!(search(Some(&fpm), &places).unwrap(), fpm);
-        let err = error_of(search(Some(&dir.join("plain")), &places));
+        assert_eq!(search(Backend::Fpm, Some(&fpm), &places).unwrap(), fpm);
+        let err = error_of(search(Backend::Fpm, Some(&dir.join("plain")), &places));
         assert!(
             err.contains("LAMPHP_PHP_FPM") && err.contains("not an executable"),
             "{err}"
         );
-        let err = error_of(search(Some(&dir.join("missing")), &places));
+        let err = error_of(search(Backend::Fpm, Some(&dir.join("missing")), &places));
         assert!(
             err.contains("LAMPHP_PHP_FPM") && err.contains("does not exist"),
             "{err}"
@@ -295,7 +427,7 @@ mod tests {
         let places = SearchPlaces {
             opt_bin: &opt,
             path: Some(&path),
-            sbin: &sbin,
+            system: &sbin,
         };
         // Each step adds files that should win over everything added before.
         let steps: [Step; 5] = [
@@ -335,7 +467,11 @@ mod tests {
             for (dir, name, mode) in files {
                 file(dir, name, *mode);
             }
-            assert_eq!(search(None, &places).unwrap(), expected, "{why}");
+            assert_eq!(
+                search(Backend::Fpm, None, &places).unwrap(),
+                expected,
+                "{why}"
+            );
         }
     }
 
@@ -346,9 +482,9 @@ mod tests {
         let places = SearchPlaces {
             opt_bin: tmp.path(),
             path: Some(&path),
-            sbin: tmp.path(),
+            system: tmp.path(),
         };
-        let err = error_of(search(None, &places));
+        let err = error_of(search(Backend::Fpm, None, &places));
         let dir = tmp.path().display();
         for needle in [
             &format!("{dir}/php-fpm,"),
@@ -364,6 +500,7 @@ mod tests {
 
     fn config(children: usize, max_requests: u32, ini: &[(&str, &str)]) -> FpmConfig {
         FpmConfig {
+            backend: Backend::Fpm,
             terminate_after: None,
             binary: None,
             children,
@@ -446,24 +583,111 @@ mod tests {
     }
 
     #[test]
-    fn the_runtime_dir_is_created_private_and_holds_the_pool() {
+    fn the_runtime_dir_is_created_private_and_each_backend_gets_its_command_line() {
         let tmp = TempDir::new();
         let runtime_dir = tmp.path().join("run");
-        let config = FpmConfig {
+        let fpm = FpmConfig {
             runtime_dir: runtime_dir.clone(),
-            ..config(2, 0, &[])
+            ..config(2, 0, &[("memory_limit", "1G")])
         };
-        let (conf, socket) = write_runtime_files(&config).unwrap();
+        let (invocation, socket) = prepare(&fpm, Path::new("/usr/sbin/php-fpm8.2"), true).unwrap();
         let mode = std::fs::metadata(&runtime_dir)
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700);
         assert_eq!(socket, runtime_dir.join("fpm.sock"));
+        let conf = runtime_dir.join("php-fpm.conf");
         assert_eq!(
-            std::fs::read_to_string(conf).unwrap(),
-            render_pool(&config, &socket).unwrap()
+            std::fs::read_to_string(&conf).unwrap(),
+            render_pool(&fpm, &socket).unwrap()
         );
+        let args = |words: &[&OsStr]| words.iter().map(|w| w.to_os_string()).collect::<Vec<_>>();
+        let (f, y, r) = (OsStr::new("-F"), OsStr::new("-y"), OsStr::new("-R"));
+        assert_eq!(
+            invocation.args,
+            args(&[f, y, conf.as_os_str(), r]),
+            "-R as root"
+        );
+        assert!(
+            invocation.env.is_empty(),
+            "not a layer: {:?}",
+            invocation.env
+        );
+        let (as_user, _) = prepare(&fpm, Path::new("/usr/sbin/php-fpm8.2"), false).unwrap();
+        assert_eq!(as_user.args, args(&[f, y, conf.as_os_str()]));
+
+        let cgi = FpmConfig {
+            backend: Backend::Cgi,
+            max_requests: 500,
+            ..fpm.clone()
+        };
+        let (invocation, socket) = prepare(&cgi, Path::new("/usr/bin/php-cgi8.2"), true).unwrap();
+        assert_eq!(socket, runtime_dir.join("cgi.sock"));
+        let (b, d) = (OsStr::new("-b"), OsStr::new("-d"));
+        let setting = OsStr::new("memory_limit=1G");
+        assert_eq!(invocation.args, args(&[b, socket.as_os_str(), d, setting]));
+        let env = |pairs: &[(&'static str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (*k, OsString::from(v)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            invocation.env,
+            env(&[("PHP_FCGI_CHILDREN", "2"), ("PHP_FCGI_MAX_REQUESTS", "500")])
+        );
+        let none = FpmConfig {
+            children: 0,
+            ..cgi.clone()
+        };
+        assert!(error_of(prepare(&none, Path::new("/x"), true)).contains("at least one worker"));
+        let injected = FpmConfig {
+            ini: vec![("a b".into(), "1".into())],
+            ..cgi
+        };
+        let err = error_of(prepare(&injected, Path::new("/x"), true));
+        assert!(err.contains("not a valid php.ini name"), "{err}");
+    }
+
+    #[test]
+    fn php_cgi_is_searched_for_as_php_fpm_is() {
+        let tmp = TempDir::new();
+        let [opt, bin] = ["opt", "bin"].map(|d| tmp.path().join(d));
+        let places = SearchPlaces {
+            opt_bin: &opt,
+            path: None,
+            system: &bin,
+        };
+        let err = error_of(search(Backend::Cgi, None, &places));
+        for needle in [
+            "php-cgi not found",
+            "php-cgi8.4",
+            "apt-get install php8.2-cgi",
+            "LAMPHP_PHP_CGI",
+        ] {
+            assert!(err.contains(needle), "{needle:?} missing from: {err}");
+        }
+        file(&bin, "php-cgi8.1", 0o755);
+        file(&bin, "php-cgi8.2", 0o755);
+        file(&bin, "php-fpm8.4", 0o755);
+        assert_eq!(
+            search(Backend::Cgi, None, &places).unwrap(),
+            bin.join("php-cgi8.2")
+        );
+        file(&opt, "php-cgi", 0o755);
+        assert_eq!(
+            search(Backend::Cgi, None, &places).unwrap(),
+            opt.join("php-cgi")
+        );
+        let err = error_of(search(Backend::Cgi, Some(&bin.join("nope")), &places));
+        assert!(err.contains("LAMPHP_PHP_CGI is "), "{err}");
+        assert_eq!("cgi".parse(), Ok(Backend::Cgi));
+        assert_eq!("fpm".parse(), Ok(Backend::Fpm));
+        assert!("php-cgi"
+            .parse::<Backend>()
+            .unwrap_err()
+            .contains("fpm or cgi"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! One php-fpm master process and its workers: spawning, readiness, log draining, killing.
+//! One php-fpm master (or php-cgi parent) process and its workers: spawning, readiness,
+//! log draining, killing.
 
 use std::collections::VecDeque;
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -13,6 +13,8 @@ use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tracing::Level;
+
+use super::config::{Backend, Invocation};
 
 /// How many of php-fpm's last output lines are kept for error messages.
 const LOG_TAIL: usize = 50;
@@ -44,7 +46,7 @@ impl LogTail {
     pub(super) fn text(&self) -> String {
         let lines = self.0.lock().expect("log tail lock");
         if lines.is_empty() {
-            return "(php-fpm printed nothing)".to_owned();
+            return "(nothing)".to_owned();
         }
         lines
             .iter()
@@ -69,7 +71,7 @@ pub(super) fn level_of(line: &str) -> Level {
     }
 }
 
-async fn drain(stream: impl AsyncRead + Unpin, tail: LogTail) {
+async fn drain(stream: impl AsyncRead + Unpin, tail: LogTail, backend: Backend) {
     let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
     loop {
@@ -84,27 +86,23 @@ async fn drain(stream: impl AsyncRead + Unpin, tail: LogTail) {
         }
         let line = String::from_utf8_lossy(&buf);
         let line = line.trim_end_matches(['\n', '\r']);
-        match level_of(line) {
-            Level::ERROR => tracing::error!(target: "php-fpm", "{line}"),
-            Level::WARN => tracing::warn!(target: "php-fpm", "{line}"),
-            Level::INFO => tracing::info!(target: "php-fpm", "{line}"),
-            _ => tracing::debug!(target: "php-fpm", "{line}"),
+        // tracing's targets are constants: one arm per backend.
+        match (backend, level_of(line)) {
+            (Backend::Fpm, Level::ERROR) => tracing::error!(target: "php-fpm", "{line}"),
+            (Backend::Fpm, Level::WARN) => tracing::warn!(target: "php-fpm", "{line}"),
+            (Backend::Fpm, Level::INFO) => tracing::info!(target: "php-fpm", "{line}"),
+            (Backend::Fpm, _) => tracing::debug!(target: "php-fpm", "{line}"),
+            (Backend::Cgi, Level::ERROR) => tracing::error!(target: "php-cgi", "{line}"),
+            (Backend::Cgi, Level::WARN) => tracing::warn!(target: "php-cgi", "{line}"),
+            (Backend::Cgi, Level::INFO) => tracing::info!(target: "php-cgi", "{line}"),
+            (Backend::Cgi, _) => tracing::debug!(target: "php-cgi", "{line}"),
         }
         tail.push(line.to_owned());
     }
 }
 
-/// php-fpm's arguments. `-F` keeps it our child; `-R` because php-fpm refuses a pool
-/// without `user` when run as root, and naming a user would change who scripts run as.
-pub(super) fn args(conf: &Path, as_root: bool) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec!["-F".into(), "-y".into(), conf.into()];
-    if as_root {
-        args.push("-R".into());
-    }
-    args
-}
-
 pub(super) struct Master {
+    backend: Backend,
     child: Child,
     /// The master leads its own process group, which its workers inherit, so one signal
     /// reaches them all; a SIGKILLed master leaves its workers running otherwise.
@@ -116,20 +114,23 @@ pub(super) struct Master {
 }
 
 impl Master {
-    pub(super) fn spawn(binary: &Path, conf: &Path, tail: &LogTail) -> Result<Master> {
-        let as_root = unsafe { libc::geteuid() } == 0;
+    pub(super) fn spawn(
+        backend: Backend,
+        binary: &Path,
+        invocation: &Invocation,
+        tail: &LogTail,
+    ) -> Result<Master> {
         let parent = std::process::id();
         let mut command = Command::new(binary);
         command
-            .args(args(conf, as_root))
-            .envs(super::config::layer_env(binary, |name| {
-                std::env::var_os(name)
-            }))
+            .args(&invocation.args)
+            .envs(invocation.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        // If the bootstrap dies, php-fpm gets SIGTERM and takes its workers down with it.
+        // If the bootstrap dies, php-fpm (php-cgi) gets SIGTERM and takes its workers down
+        // with it.
         // The signal fires when the spawning *thread* exits, which is fine for tokio's
         // long-lived worker threads; never spawn from spawn_blocking.
         unsafe {
@@ -148,14 +149,18 @@ impl Master {
         let mut child = command
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        let pgid = child.id().context("php-fpm exited as it started")? as libc::pid_t;
+        let pgid = child
+            .id()
+            .with_context(|| format!("{} exited as it started", backend.name()))?
+            as libc::pid_t;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
         let drains = vec![
-            tokio::spawn(drain(stdout, tail.clone())),
-            tokio::spawn(drain(stderr, tail.clone())),
+            tokio::spawn(drain(stdout, tail.clone(), backend)),
+            tokio::spawn(drain(stderr, tail.clone(), backend)),
         ];
         Ok(Master {
+            backend,
             child,
             pgid,
             drains,
@@ -177,7 +182,11 @@ impl Master {
     pub(super) async fn wait_ready(&mut self, socket: &Path, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(status) = self.child.try_wait().context("waiting for php-fpm")? {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .with_context(|| format!("waiting for {}", self.backend.name()))?
+            {
                 bail!("exited ({status}) before it was ready");
             }
             if UnixStream::connect(socket).await.is_ok() {
@@ -203,7 +212,11 @@ impl Master {
     pub(super) async fn kill(mut self) {
         signal(-self.pgid, libc::SIGKILL);
         if let Err(err) = self.child.wait().await {
-            tracing::error!("waiting for php-fpm {} to exit: {err}", self.pgid);
+            tracing::error!(
+                "waiting for {} {} to exit: {err}",
+                self.backend.name(),
+                self.pgid
+            );
         }
         reap_orphans(self.pgid).await;
         self.done = true;
@@ -213,15 +226,20 @@ impl Master {
         }
     }
 
-    /// SIGQUIT is php-fpm's graceful stop; whatever is left after `grace` is killed.
+    /// Stops the pool gracefully (php-fpm: SIGQUIT; php-cgi: SIGTERM, on which its parent
+    /// ends its children); whatever is left after `grace` is killed.
     pub(super) async fn stop(mut self, grace: Duration) {
-        signal(self.pgid, libc::SIGQUIT);
+        let (name, pid) = (self.backend.name(), self.pgid);
+        let sig = match self.backend {
+            Backend::Fpm => libc::SIGQUIT,
+            Backend::Cgi => libc::SIGTERM,
+        };
+        signal(pid, sig);
         match tokio::time::timeout(grace, self.child.wait()).await {
-            Ok(Ok(status)) => tracing::info!("php-fpm {} stopped ({status})", self.pgid),
-            Ok(Err(err)) => tracing::error!("waiting for php-fpm {} to exit: {err}", self.pgid),
+            Ok(Ok(status)) => tracing::info!("{name} {pid} stopped ({status})"),
+            Ok(Err(err)) => tracing::error!("waiting for {name} {pid} to exit: {err}"),
             Err(_) => tracing::warn!(
-                "php-fpm {} did not stop within {grace:?} of SIGQUIT; killing it",
-                self.pgid
+                "{name} {pid} did not stop within {grace:?} of signal {sig}; killing it"
             ),
         }
         self.kill().await;
@@ -290,12 +308,5 @@ mod tests {
         for (line, level) in cases {
             assert_eq!(level_of(line), level, "{line}");
         }
-    }
-
-    #[test]
-    fn root_adds_dash_r() {
-        let conf = Path::new("/run/l/php-fpm.conf");
-        assert_eq!(args(conf, false), ["-F", "-y", "/run/l/php-fpm.conf"]);
-        assert_eq!(args(conf, true), ["-F", "-y", "/run/l/php-fpm.conf", "-R"]);
     }
 }

@@ -1,6 +1,7 @@
-//! The php-fpm supervisor: writes the pool config, runs php-fpm as a child, waits until its
-//! socket accepts connections, logs everything it prints, restarts it when it dies, and
-//! stops it without leaving a process behind.
+//! The supervisor of PHP's FastCGI server, php-fpm or php-cgi (`Backend`): writes php-fpm's
+//! pool config or php-cgi's command line, runs it as a child, waits until its socket
+//! accepts connections, logs everything it prints, restarts it when it dies, and stops it
+//! without leaving a process behind.
 //!
 //! One task owns the running master; `restart` and shutdown are messages to it, so a crash
 //! and a restart never race over the same process.
@@ -19,7 +20,7 @@ use anyhow::{anyhow, Context, Result};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use config::{check_socket_path, find_binary, FpmConfig};
+pub use config::{check_socket_path, find_binary, Backend, FpmConfig};
 use master::{LogTail, Master};
 
 /// How long php-fpm may take to accept connections after it is spawned.
@@ -65,8 +66,8 @@ impl Fpm {
     }
 
     async fn start_with(config: FpmConfig, ready_timeout: Duration) -> Result<Fpm> {
-        let binary = find_binary(config.binary.as_deref())?;
-        let (_, socket) = config::write_runtime_files(&config)?;
+        let binary = find_binary(config.backend, config.binary.as_deref())?;
+        let (_, socket) = config::prepare(&config, &binary, running_as_root())?;
         let supervisor = Supervisor {
             binary,
             config,
@@ -106,7 +107,7 @@ impl Fpm {
             seen_generation: self.state.generation.load(Ordering::SeqCst),
             reply,
         };
-        let stopped = || anyhow!("the php-fpm supervisor has stopped");
+        let stopped = || anyhow!("the PHP supervisor has stopped");
         self.commands.send(restart).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?.map_err(|e| anyhow!(e))
     }
@@ -121,7 +122,7 @@ impl Fpm {
         } = self;
         drop(commands);
         if let Err(err) = supervisor.await {
-            tracing::error!("the php-fpm supervisor failed: {err}");
+            tracing::error!("the PHP supervisor failed: {err}");
         }
     }
 }
@@ -144,10 +145,10 @@ enum Event {
 
 impl Supervisor {
     /// Starts a master and waits until it is ready. On failure the message carries what
-    /// php-fpm printed, which is where its reasons are.
+    /// it printed, which is where its reasons are.
     async fn launch(&self) -> Result<Master> {
         // Written anew each time, in case something cleaned the runtime dir since.
-        let (conf, _) = config::write_runtime_files(&self.config)?;
+        let (invocation, _) = config::prepare(&self.config, &self.binary, running_as_root())?;
         match std::fs::remove_file(&self.socket) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                 return Err(err).context(format!("removing {}", self.socket.display()))
@@ -155,20 +156,27 @@ impl Supervisor {
             _ => {}
         }
         self.tail.clear();
-        let mut master = Master::spawn(&self.binary, &conf, &self.tail)?;
+        let backend = self.config.backend;
+        let name = backend.name();
+        let mut master = Master::spawn(backend, &self.binary, &invocation, &self.tail)?;
         match master.wait_ready(&self.socket, self.ready_timeout).await {
             Ok(()) => {
                 self.state.pid.store(master.pid(), Ordering::SeqCst);
                 self.state.generation.fetch_add(1, Ordering::SeqCst);
-                tracing::info!(pid = master.pid(), socket = %self.socket.display(), "php-fpm is ready");
+                tracing::info!(pid = master.pid(), socket = %self.socket.display(), "{name} is ready");
                 Ok(master)
             }
             Err(problem) => {
                 master.kill().await;
+                let args: Vec<_> = invocation
+                    .args
+                    .iter()
+                    .map(|a| a.to_string_lossy())
+                    .collect();
                 Err(anyhow!(
-                    "php-fpm ({} -y {}) {problem:#}. Its output:\n{}",
+                    "{name} ({} {}) {problem:#}. Its output:\n{}",
                     self.binary.display(),
-                    conf.display(),
+                    args.join(" "),
                     self.tail.text()
                 ))
             }
@@ -200,7 +208,8 @@ impl Supervisor {
                     dead.kill().await;
                     let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
                     tracing::error!(
-                        "php-fpm {pid} died ({status}); restarting it in {backoff:?}. Its last output:\n{}",
+                        "{} {pid} died ({status}); restarting it in {backoff:?}. Its last output:\n{}",
+                        self.config.backend.name(),
                         self.tail.text()
                     );
                 }
@@ -219,7 +228,11 @@ impl Supervisor {
                     }
                     if let Some(old) = master.take() {
                         self.state.pid.store(0, Ordering::SeqCst);
-                        tracing::warn!("killing php-fpm {} to restart it", old.pid());
+                        tracing::warn!(
+                            "killing {} {} to restart it",
+                            self.config.backend.name(),
+                            old.pid()
+                        );
                         old.kill().await;
                     }
                     let result = self.launch().await;
@@ -238,4 +251,10 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// php-fpm refuses to run a pool as root unless told to (`-R`).
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }

@@ -51,7 +51,7 @@ impl Drop for Setup {
 }
 
 fn setup(scripts: &[(&str, &str)]) -> Setup {
-    find_binary(None).expect("these tests need php-fpm");
+    find_binary(Backend::Fpm, None).expect("these tests need php-fpm");
     // Orphaned workers then become our children, so the tests can see that they are reaped
     // rather than left as zombies (as they would be under a bootstrap that is PID 1).
     static SUBREAPER: std::sync::Once = std::sync::Once::new();
@@ -69,6 +69,7 @@ fn setup(scripts: &[(&str, &str)]) -> Setup {
 impl Setup {
     fn config(&self, children: usize) -> FpmConfig {
         FpmConfig {
+            backend: Backend::Fpm,
             terminate_after: None,
             binary: None,
             children,
@@ -493,14 +494,15 @@ async fn shutdown_kills_a_master_that_ignores_sigquit() {
 #[tokio::test]
 async fn php_fpm_stops_when_the_thread_that_started_it_ends() {
     let setup = setup(&[]);
-    let (conf, socket) = config::write_runtime_files(&setup.config(1)).unwrap();
-    let (binary, tail) = (find_binary(None).unwrap(), LogTail::default());
+    let binary = find_binary(Backend::Fpm, None).unwrap();
+    let (invocation, socket) = config::prepare(&setup.config(1), &binary, true).unwrap();
+    let tail = LogTail::default();
     let (runtime, spawner_tail) = (tokio::runtime::Handle::current(), tail.clone());
     let (pid_tx, pid_rx) = std::sync::mpsc::channel();
     let (end_tx, end_rx) = std::sync::mpsc::channel::<()>();
     let spawner = std::thread::spawn(move || {
         let _runtime = runtime.enter();
-        let master = Master::spawn(&binary, &conf, &spawner_tail).unwrap();
+        let master = Master::spawn(Backend::Fpm, &binary, &invocation, &spawner_tail).unwrap();
         pid_tx.send(master.pid()).unwrap();
         // Forgotten, so that only the parent-death signal can stop it; the test reaps it.
         std::mem::forget(master);
@@ -522,4 +524,38 @@ async fn php_fpm_stops_when_the_thread_that_started_it_ends() {
     let said = || tail.text().contains("Terminating");
     eventually("php-fpm said why", Duration::from_secs(2), said).await;
     assert!(!socket.exists(), "php-fpm cleaned up after itself");
+}
+
+/// php-cgi (`-b`, `PHP_FCGI_CHILDREN`) under the same supervisor: ready on its socket, its
+/// children in its process group, a restart that cuts a stuck request and serves again,
+/// and a shutdown (SIGTERM, on which its parent ends its children) that leaves nothing.
+#[tokio::test]
+async fn php_cgi_serves_restarts_and_shuts_down_without_leaving_a_process() {
+    let setup = setup(&[HELLO, STUCK]);
+    find_binary(Backend::Cgi, None).expect("this test needs php-cgi (apt-get install php8.2-cgi)");
+    let config = FpmConfig {
+        backend: Backend::Cgi,
+        ..setup.config(2)
+    };
+    let fpm = setup.start(config).await;
+    assert_eq!(fpm.socket(), setup.dir.path().join("run/cgi.sock"));
+    let parent = fpm.pid().unwrap();
+    let mut pool = workers(parent, 2).await;
+    for &child in &pool {
+        assert_eq!(stat(child)[2], parent.to_string(), "in the parent's group");
+    }
+    hello(&fpm, &setup).await;
+    let stuck = get_stuck(&fpm, &setup).await;
+    fpm.restart().await.expect("restart");
+    assert!(stuck.await.unwrap().is_err(), "the stuck request is cut");
+    pool.push(parent);
+    assert_gone(&pool, "of the killed pool");
+    let parent = setup.watch(fpm.pid().expect("a new parent"));
+    let mut pool = workers(parent, 2).await;
+    hello(&fpm, &setup).await;
+    let socket = fpm.socket().to_owned();
+    fpm.shutdown().await;
+    pool.push(parent);
+    assert_gone(&pool, "after shutdown");
+    assert!(!socket.exists(), "the socket is removed");
 }
