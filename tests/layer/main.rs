@@ -407,12 +407,13 @@ fn answer(watch: &Watch, event: &[u8]) -> (u64, serde_json::Value, String) {
 }
 
 /// The bootstrap serves the site through the layer's php-fpm, as Lambda runs a layer's
-/// (`/opt/bootstrap`) and as Lambda runs the container image (its entry point and CMD).
+/// (`/opt/bootstrap`), the same with the layer's php-cgi as the backend, and as Lambda
+/// runs the container image (its entry point and CMD).
 #[test]
 fn the_layer_serves_a_site_under_the_runtime_api_emulator() {
     let layer = layer();
     let image = image::rootfs(layer);
-    for what in ["the layer", "the image"] {
+    for what in ["the layer", "the layer with php-cgi", "the image"] {
         // An emulator each: one may hand an event to a runtime's poll that was stopped.
         let mut watch = Watch::start(Path::new(env!("CARGO_MANIFEST_DIR")));
         let env = [
@@ -423,17 +424,30 @@ fn the_layer_serves_a_site_under_the_runtime_api_emulator() {
             ("LAMBDA_TASK_ROOT", "/var/task".into()),
             ("_HANDLER", "public/index.php".into()),
         ];
-        let env: Vec<_> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        watch.spawn(if what == "the layer" {
-            sandbox(&layer.root, &env, &["/opt/bootstrap"])
-        } else {
+        let mut env: Vec<_> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let cgi = what.ends_with("php-cgi");
+        if cgi {
+            env.push(("LAMPHP_PHP_BACKEND", "cgi"));
+        }
+        watch.spawn(if what == "the image" {
             image.command(&env)
+        } else {
+            sandbox(&layer.root, &env, &["/opt/bootstrap"])
         });
         let port = backend().to_string();
         let (status, _, body) = answer(&watch, &alb_get("/", &[("backend", &port)], &[]));
         assert_eq!(status, 200, "{what}: {body}\n{}", watch.log());
         let page: serde_json::Value = serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("{what}: {e}: {body}\n{}", watch.log()));
+        let (binary, sapi) = match cgi {
+            true => ("/opt/bin/php-cgi", "cgi-fcgi"),
+            false => ("/opt/bin/php-fpm", "fpm-fcgi"),
+        };
+        assert_eq!(
+            (&page["binary"], &page["sapi"]),
+            (&binary.into(), &sapi.into()),
+            "{what}"
+        );
         assert_served_by_the_layer(layer, &page, &watch.log);
         assert_eq!(
             page["backend"], "pong",
@@ -472,11 +486,10 @@ fn the_layer_serves_a_site_under_the_runtime_api_emulator() {
     }
 }
 
-/// `page` (the site's index.php) was run by the layer's php-fpm with the layer's ini, its
+/// `page` (the site's index.php) was run by the layer's PHP with the layer's ini, its
 /// extensions, time zones, iconv modules and CA bundle, and the site's conf.d; PHP's
 /// error_log() reached the bootstrap's log; no library path leaks into what scripts run.
 fn assert_served_by_the_layer(layer: &Layer, page: &serde_json::Value, log: &Mutex<String>) {
-    assert_eq!(page["binary"], "/opt/bin/php-fpm", "{page}");
     assert!(
         page["version"]
             .as_str()
@@ -484,7 +497,6 @@ fn assert_served_by_the_layer(layer: &Layer, page: &serde_json::Value, log: &Mut
             .starts_with(&format!("{}.", layer.php)),
         "{page}"
     );
-    assert_eq!(page["sapi"], "fpm-fcgi");
     assert_eq!(page["ini"], "/opt/etc/php/php.ini", "{page}");
     assert_eq!(page["extension_dir"], "/opt/lib/php/extensions");
     let scanned = page["scanned"].as_str().unwrap_or_default();
