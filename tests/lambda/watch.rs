@@ -6,6 +6,15 @@ use crate::emulator::Watch;
 use crate::server::{docroot, unique};
 
 fn alb_event(path: &str, query: &[(&str, &[&str])], headers: &[(&str, &[&str])]) -> Vec<u8> {
+    alb_request("GET", path, query, headers)
+}
+
+fn alb_request(
+    method: &str,
+    path: &str,
+    query: &[(&str, &[&str])],
+    headers: &[(&str, &[&str])],
+) -> Vec<u8> {
     let obj = |pairs: &[(&str, &[&str])]| {
         serde_json::Value::Object(
             pairs
@@ -16,7 +25,7 @@ fn alb_event(path: &str, query: &[(&str, &[&str])], headers: &[(&str, &[&str])])
     };
     serde_json::to_vec(&serde_json::json!({
         "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lamphp/0123456789abcdef"}},
-        "httpMethod": "GET",
+        "httpMethod": method,
         "path": path,
         "multiValueQueryStringParameters": obj(query),
         "multiValueHeaders": obj(headers),
@@ -80,6 +89,39 @@ fn alb_events_through_cargo_lambda_watch() {
     assert!(
         watch.log().contains("not plausible"),
         "the implausible deadline was not reported"
+    );
+
+    // No body where HTTP allows none, whatever the script printed (the ALB would pass it
+    // on); the status and the script's headers stay.
+    let host: &[(&str, &[&str])] = &[("host", &["example.com"])];
+    for (method, status, code) in [
+        ("GET", "204", 204),
+        ("GET", "304", 304),
+        ("HEAD", "200", 200),
+    ] {
+        let event = alb_request(method, "/dump.php", &[("status", &[status])], host);
+        let (_, body) = watch.invoke(&event).unwrap();
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answer["statusCode"], code, "{method} {status}: {answer}");
+        assert_eq!(answer["body"], "", "{method} {status}: {answer}");
+        let headers = answer["multiValueHeaders"].as_object().unwrap();
+        assert!(
+            headers.keys().any(|k| k.eq_ignore_ascii_case("x-dump")),
+            "{method} {status}: {answer}"
+        );
+    }
+    let (_, body) = watch
+        .invoke(&alb_request(
+            "GET",
+            "/dump.php",
+            &[("status", &["205"])],
+            host,
+        ))
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_ne!(
+        answer["body"], "",
+        "a 205 keeps what the script sent: {answer}"
     );
 
     // Not an HTTP event: an invocation error, and the loop goes on.

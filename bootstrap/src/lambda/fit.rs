@@ -79,6 +79,10 @@ pub async fn fit(
         .extensions
         .get::<ReasonPhrase>()
         .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
+    let body = match bodyless(method, parts.status) {
+        true => Bytes::new(),
+        false => body,
+    };
     let reply = OwnedReply {
         status: parts.status,
         reason,
@@ -143,6 +147,17 @@ pub async fn fit(
     .encode(kind)
 }
 
+/// HTTP allows no body in the answer to a HEAD, nor with a 1xx, 204 or 304 (RFC 9110
+/// 9.3.2, 15.3.5, 15.4.5): nginx sends none whatever the script printed, and neither does
+/// hyper in `serve`, but the ALB would pass one on, so it is dropped here. The headers
+/// stay as the script set them, as nginx keeps them.
+fn bodyless(method: &Method, status: StatusCode) -> bool {
+    method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
 /// A redirect to the offloaded body. 307 keeps the method (a HEAD stays a HEAD), and the
 /// short-lived URL must not be cached.
 fn redirect(url: &str) -> OwnedReply {
@@ -164,5 +179,29 @@ fn redirect(url: &str) -> OwnedReply {
         reason: None,
         headers,
         body: Bytes::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bodyless;
+    use http::{Method, StatusCode};
+
+    #[test]
+    fn no_body_where_http_allows_none() {
+        let table = [
+            (Method::HEAD, 200, true),
+            (Method::HEAD, 404, true),
+            (Method::GET, 204, true),
+            (Method::POST, 304, true),
+            (Method::GET, 103, true),
+            (Method::GET, 200, false),
+            (Method::GET, 205, false),
+            (Method::POST, 500, false),
+        ];
+        for (method, status, expected) in table {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(bodyless(&method, status), expected, "{method} {status}");
+        }
     }
 }
