@@ -46,6 +46,8 @@ pub struct Client {
     socket: PathBuf,
     idle: Mutex<Vec<UnixStream>>,
     workers: Arc<Semaphore>,
+    /// Whether a connection carries more than one request (see `FpmConfig::keep_alive`).
+    keep_alive: bool,
 }
 
 /// A response whose head has arrived; the body streams on.
@@ -89,12 +91,14 @@ impl FastCgiError {
 }
 
 impl Client {
-    /// A client for php-fpm listening on `socket` with `workers` workers.
-    pub fn new(socket: &Path, workers: usize) -> Arc<Client> {
+    /// A client for PHP listening on `socket` with `workers` workers; `keep_alive`: whether
+    /// connections are kept for the next request.
+    pub fn new(socket: &Path, workers: usize, keep_alive: bool) -> Arc<Client> {
         Arc::new(Client {
             socket: socket.to_owned(),
             idle: Mutex::new(Vec::with_capacity(workers)),
             workers: Arc::new(Semaphore::new(workers.max(1))),
+            keep_alive,
         })
     }
 
@@ -151,7 +155,9 @@ impl Client {
     }
 
     fn release(&self, conn: UnixStream) {
-        self.idle.lock().expect("pool lock").push(conn);
+        if self.keep_alive {
+            self.idle.lock().expect("pool lock").push(conn);
+        }
     }
 }
 
@@ -294,16 +300,25 @@ impl Job {
         };
         let reader = read_response(&mut rd, head_tx, body_tx, &self.request_id, got_bytes);
         tokio::pin!(writer, reader);
-        let mut written = false;
+        let (mut written, mut cut) = (false, false);
         loop {
             tokio::select! {
                 w = &mut writer, if !written => {
-                    w?;
                     written = true;
+                    match w {
+                        // PHP may answer without reading all of its input and close at once
+                        // (php-cgi does after its last request before recycling): the
+                        // answer can still be whole, so it is read to its end.
+                        Err(FastCgiError::Io(e)) if matches!(
+                            e.kind(),
+                            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                        ) => cut = true,
+                        w => w?,
+                    }
                 }
                 r = &mut reader => {
                     return match r? {
-                        Outcome::Done if written => Ok(Outcome::Done),
+                        Outcome::Done if written && !cut => Ok(Outcome::Done),
                         _ => Ok(Outcome::Abandoned),
                     };
                 }

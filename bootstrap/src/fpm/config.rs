@@ -93,6 +93,17 @@ pub struct FpmConfig {
     pub terminate_after: Option<std::time::Duration>,
 }
 
+impl FpmConfig {
+    /// Whether a connection to PHP may carry more than one request. A worker recycled by
+    /// php-fpm ends its connection gracefully, reading and dropping what we send (the
+    /// client then retries), but php-cgi's child closes it at once, so a request sent on
+    /// it in that moment would be lost: with recycling on, php-cgi gets a connection per
+    /// request, and a child that is gone never takes one.
+    pub fn keep_alive(&self) -> bool {
+        !(self.backend == Backend::Cgi && self.max_requests > 0)
+    }
+}
+
 /// The places `find_binary` looks in, apart from the explicit path; tests point them at
 /// temporary directories.
 pub(super) struct SearchPlaces<'a> {

@@ -83,7 +83,11 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
             return Err(e);
         }
     };
-    let php = Client::new(fpm.socket(), settings.fpm.children);
+    let php = Client::new(
+        fpm.socket(),
+        settings.fpm.children,
+        settings.fpm.keep_alive(),
+    );
     let app = docroot.map(|docroot| App::new(FsDocroot::new(docroot), php, settings.core.clone()));
     let env = config::SiteEnv::from_env();
     Ok(Invoker {
