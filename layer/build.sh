@@ -165,10 +165,10 @@ if [ -d "$gconv_from/gconv-modules.d" ]; then
   mkdir -p "$gconv/gconv-modules.d"
   for f in "$gconv_from"/gconv-modules.d/*; do take "$f" "$gconv/gconv-modules.d/"; done
 fi
-for module in ISO8859-{1..16} ISO-8859-{1,15}?* CP125{0..8} KOI8-{R,U} IBM437 IBM850 IBM852 \
-  IBM866 MACINTOSH UTF-7 UTF-16 UTF-32 UNICODE UTF-7 EUC-{JP,KR,CN,TW} SJIS CP932 \
-  EUC-JP-MS ISO-2022-{JP,KR,CN} GBK GB18030 BIG5 BIG5HKSCS libJIS libGB libKSC libCNS \
-  ISO646 TIS-620 CP874 ARMSCII-8 GEORGIAN-PS TCVN5712-1 VISCII; do
+for module in ISO8859-{1..16} CP125{0..8} KOI8-{R,U} IBM437 IBM850 IBM852 IBM866 \
+  MACINTOSH UTF-7 UTF-16 UTF-32 UNICODE EUC-{JP,KR,CN,TW} SJIS CP932 EUC-JP-MS \
+  ISO-2022-{JP,KR,CN} GBK GB18030 BIG5 BIG5HKSCS libJIS libGB libKSC libCNS ISO646 \
+  TIS-620 CP874 ARMSCII-8 GEORGIAN-PS TCVN5712-1 VISCII; do
   if [ -f "$gconv_from/$module.so" ]; then take "$gconv_from/$module.so" "$gconv/"; fi
 done
 mkdir -p "$base/share/zoneinfo"
@@ -182,10 +182,11 @@ find "$sysroot/usr/share/ca-certificates/mozilla" -name '*.crt' | sed "s|^$sysro
 for dir in "$sysroot"/usr/lib/"$triplet"/ImageMagick-*; do take "$dir" "$extra_tree/lib/$triplet/${dir##*/}"; done
 for dir in "$sysroot"/etc/ImageMagick-*; do take "$dir" "$extra_tree/${dir##*/}"; done
 for dir in "$sysroot"/usr/share/ImageMagick-*; do take "$dir" "$extra_tree/share/${dir##*/}"; done
-# libheif's decoders (HEIC through libde265, AVIF through dav1d) are plugins it loads by path.
-for dir in "$sysroot"/usr/lib/"$triplet"/libheif; do
-  [ -d "$dir" ] && take "$dir" "$extra_tree/lib/$triplet/libheif"
-done
+# libheif's decoders (HEIC through libde265, AVIF through dav1d) are plugins it loads by
+# path (Debian 13; Debian 12's libheif has them built in).
+if [ -d "$sysroot/usr/lib/$triplet/libheif" ]; then
+  take "$sysroot/usr/lib/$triplet/libheif" "$extra_tree/lib/$triplet/libheif"
+fi
 
 # --- shared libraries ----------------------------------------------------------------
 # The path a symlink inside the sysroot leads to, read as if the sysroot were /.
@@ -210,8 +211,8 @@ find_lib() {
   return 1
 }
 needed() { readelf -dW "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
-# Copies into $2/lib every library the ELF files in $1 need, directly or not, that is not
-# already in $2/lib or $3/lib.
+# Copies into $1/lib every library the ELF files in the tree $1 need, directly or not,
+# that is not already in $1/lib or in $2/lib (the base layer, for the extra one).
 bundle_libraries() {
   local tree=$1 also=${2:-} queue name path
   mapfile -t queue < <(find "$tree" -type f \( -name '*.so*' -o -path '*/bin/*' -o -name bootstrap \) \
