@@ -439,10 +439,17 @@ fn dynamodb_lost_between_read_and_write_leaves_the_stored_session_as_it_was() {
     assert_eq!(stored["data"]["S"], "n|i:1;", "{stored}");
     assert!(stored.get("lock_owner").is_some(), "{stored}");
 
-    // The lock the failed write could not release lapses at its lease; the next
-    // request sees the data as stored before.
+    // The lock the failed write could not release lapses at its lease (5 s after it was
+    // taken); the next request waits for that and sees the data as stored before. It
+    // starts 3 s after the lock, so that its wait fits its own 3 s however soon the
+    // failed write gave up, and it cannot be answered before the lease ends.
+    thread::sleep((locked_at + Duration::from_secs(3)).saturating_duration_since(Instant::now()));
     assert_eq!(a.ok("/counter.php", Some(&sid)).0, "2");
-    assert!(locked_at.elapsed() >= Duration::from_secs(3));
+    assert!(
+        locked_at.elapsed() >= Duration::from_millis(4500),
+        "{:?}",
+        locked_at.elapsed()
+    );
     assert_eq!(item(&moto, &key)["data"]["S"], "n|i:2;");
 }
 
