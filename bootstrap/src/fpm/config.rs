@@ -333,6 +333,14 @@ fn cgi_invocation(config: &FpmConfig, socket: &Path) -> Result<Invocation> {
     Ok(Invocation { args, env })
 }
 
+/// Where the backend listens, in the runtime dir.
+pub(super) fn socket_path(config: &FpmConfig) -> PathBuf {
+    config.runtime_dir.join(match config.backend {
+        Backend::Fpm => "fpm.sock",
+        Backend::Cgi => "cgi.sock",
+    })
+}
+
 /// Creates the runtime dir and writes what the backend reads there (php-fpm's pool
 /// config); returns how to start `binary` and the socket it will listen on.
 pub(super) fn prepare(
@@ -347,10 +355,7 @@ pub(super) fn prepare(
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("creating {name}'s runtime dir {}", dir.display()))?;
-    let socket = dir.join(match config.backend {
-        Backend::Fpm => "fpm.sock",
-        Backend::Cgi => "cgi.sock",
-    });
+    let socket = socket_path(config);
     check_socket_path(&socket)?;
     let mut invocation = match config.backend {
         Backend::Fpm => {

@@ -67,7 +67,8 @@ impl Fpm {
 
     async fn start_with(config: FpmConfig, ready_timeout: Duration) -> Result<Fpm> {
         let binary = find_binary(config.backend, config.binary.as_deref())?;
-        let (_, socket) = config::prepare(&config, &binary, running_as_root())?;
+        // The runtime files are written by `launch`, as before every restart.
+        let socket = config::socket_path(&config);
         let supervisor = Supervisor {
             binary,
             config,
