@@ -39,10 +39,9 @@ run: deps-run
 
 test: deps-test lint
 	$(CARGO) test --workspace
-	@# The same parity, sessions, WordPress and serve tests with php-cgi as the PHP backend,
-	@# but the one php-cgi cannot pass (no request_terminate_timeout: README, php-cgi).
+	@# The same parity, sessions, WordPress and serve tests with php-cgi as the PHP backend.
 	LAMPHP_PHP_BACKEND=cgi $(CARGO) test -p lamphp-bootstrap --test parity --test sessions \
-	  --test wordpress --test serve -- --skip php_fpm_stops_a_script_we_stopped_waiting_for
+	  --test wordpress --test serve
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 lint:

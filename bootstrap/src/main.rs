@@ -299,7 +299,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let (workers, keep_alive) = (config.children, config.keep_alive());
     let fpm = Fpm::start(config).await?;
-    let php = Client::new(fpm.socket(), workers, keep_alive);
+    let php = Client::new(fpm.socket(), workers, keep_alive, fpm.worker_stopper());
     let app = Arc::new(App::new(
         FsDocroot::new(root.clone()),
         php,

@@ -90,12 +90,33 @@ fn a_slow_script_gets_504_in_time_and_the_next_request_works() {
 }
 
 #[test]
-fn php_fpm_stops_a_script_we_stopped_waiting_for() {
-    // One worker: if the timed-out script kept it, nothing else could ever run.
-    let s = Server::start(&["--timeout", "1", "--workers", "1"]);
-    assert_eq!(s.get("/sleep.php?s=30").0, 504);
-    thread::sleep(Duration::from_millis(2500));
-    assert_eq!(s.get("/hello.php").0, 200, "{}", s.log());
+fn a_script_we_stopped_waiting_for_is_stopped_and_no_other() {
+    // php-fpm stops it (request_terminate_timeout); for php-cgi the bootstrap kills the
+    // worker itself, which must be that one: a second script runs on another worker across
+    // the kill and must finish.
+    let s = Server::start(&["--timeout", "2", "--workers", "2"]);
+    let neighbour = thread::scope(|scope| {
+        let stuck = scope.spawn(|| s.get("/sleep.php?s=30").0);
+        thread::sleep(Duration::from_millis(1000));
+        let neighbour = scope.spawn(|| s.get("/sleep.php?s=1.5"));
+        assert_eq!(stuck.join().unwrap(), 504);
+        neighbour.join().unwrap()
+    });
+    assert_eq!(neighbour.0, 200, "{}", s.log());
+    // Both workers free again: two scripts at once run side by side.
+    thread::sleep(Duration::from_millis(1500));
+    let start = Instant::now();
+    thread::scope(|scope| {
+        let runs = [0, 1].map(|_| scope.spawn(|| s.get("/sleep.php?s=1").0));
+        for run in runs {
+            assert_eq!(run.join().unwrap(), 200, "{}", s.log());
+        }
+    });
+    assert!(
+        start.elapsed() < Duration::from_millis(1900),
+        "one worker still held: two 1 s scripts took {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]

@@ -48,6 +48,14 @@ pub struct Client {
     workers: Arc<Semaphore>,
     /// Whether a connection carries more than one request (see `FpmConfig::keep_alive`).
     keep_alive: bool,
+    stopper: Option<Arc<dyn StopWorker>>,
+}
+
+/// Told of each request the client gives up on at its deadline, while its connection is
+/// still open: the worker behind it may be running the script still, and a backend
+/// without a limit of its own (php-cgi) would keep that worker busy until it ends.
+pub trait StopWorker: Send + Sync {
+    fn stop_worker(&self, conn: &UnixStream, request_id: &str);
 }
 
 /// A response whose head has arrived; the body streams on.
@@ -92,13 +100,20 @@ impl FastCgiError {
 
 impl Client {
     /// A client for PHP listening on `socket` with `workers` workers; `keep_alive`: whether
-    /// connections are kept for the next request.
-    pub fn new(socket: &Path, workers: usize, keep_alive: bool) -> Arc<Client> {
+    /// connections are kept for the next request; `stopper`: what stops a worker whose
+    /// request timed out, if PHP does not (see `Fpm::worker_stopper`).
+    pub fn new(
+        socket: &Path,
+        workers: usize,
+        keep_alive: bool,
+        stopper: Option<Arc<dyn StopWorker>>,
+    ) -> Arc<Client> {
         Arc::new(Client {
             socket: socket.to_owned(),
             idle: Mutex::new(Vec::with_capacity(workers)),
             workers: Arc::new(Semaphore::new(workers.max(1))),
             keep_alive,
+            stopper,
         })
     }
 
@@ -239,7 +254,12 @@ impl Job {
             let attempt = self.attempt(&mut conn, &mut head_tx, &body_tx, &mut got_bytes);
             let result = match timeout_at(deadline, attempt).await {
                 Ok(result) => result,
-                Err(_) => Err(FastCgiError::Timeout(self.timeout_hint())),
+                Err(_) => {
+                    if let Some(stopper) = &self.client.stopper {
+                        stopper.stop_worker(&conn, &self.request_id);
+                    }
+                    Err(FastCgiError::Timeout(self.timeout_hint()))
+                }
             };
             match result {
                 Ok(Outcome::Done) => return self.client.release(conn),

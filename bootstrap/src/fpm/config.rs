@@ -88,8 +88,9 @@ pub struct FpmConfig {
     /// `-d name=value`).
     pub ini: Vec<(String, String)>,
     /// `request_terminate_timeout`: php-fpm kills a worker whose request runs longer.
-    /// A script we stopped waiting for would otherwise hold its worker forever. (php-cgi
-    /// has no such setting.)
+    /// A script we stopped waiting for would otherwise hold its worker forever. php-cgi has
+    /// no such setting: when this is set, the bootstrap kills the worker itself as soon as
+    /// it gives up on the request (`Fpm::worker_stopper`).
     pub terminate_after: Option<std::time::Duration>,
 }
 

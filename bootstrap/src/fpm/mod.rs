@@ -8,6 +8,7 @@
 
 mod config;
 mod master;
+mod peer;
 #[cfg(test)]
 mod tests;
 
@@ -17,9 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::fastcgi::client::StopWorker;
 pub use config::{check_socket_path, find_binary, Backend, FpmConfig};
 use master::{LogTail, Master};
 
@@ -39,6 +42,9 @@ const STABLE_AFTER: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Fpm {
     socket: PathBuf,
+    /// Whether the bootstrap stops the worker of a request it gave up on (php-cgi, which
+    /// has no `request_terminate_timeout`, when a limit is configured).
+    stops_workers: bool,
     commands: mpsc::Sender<Restart>,
     state: Arc<State>,
     supervisor: JoinHandle<()>,
@@ -69,6 +75,7 @@ impl Fpm {
         let binary = find_binary(config.backend, config.binary.as_deref())?;
         // The runtime files are written by `launch`, as before every restart.
         let socket = config::socket_path(&config);
+        let stops_workers = config.backend == Backend::Cgi && config.terminate_after.is_some();
         let supervisor = Supervisor {
             binary,
             config,
@@ -83,6 +90,7 @@ impl Fpm {
         let supervisor = tokio::spawn(supervisor.run(master, inbox));
         Ok(Fpm {
             socket,
+            stops_workers,
             commands,
             state,
             supervisor,
@@ -97,6 +105,17 @@ impl Fpm {
     /// The running master's pid, `None` while php-fpm is being restarted.
     pub fn pid(&self) -> Option<u32> {
         Some(self.state.pid.load(Ordering::SeqCst)).filter(|&pid| pid != 0)
+    }
+
+    /// What the client calls on a request it gave up on, when the bootstrap must stop its
+    /// worker: php-cgi's. (php-fpm's `request_terminate_timeout` does it for php-fpm; with
+    /// no limit configured, as in Lambda mode, the caller restarts the pool instead.)
+    pub fn worker_stopper(&self) -> Option<Arc<dyn StopWorker>> {
+        self.stops_workers.then(|| {
+            Arc::new(WorkerStopper {
+                state: Arc::clone(&self.state),
+            }) as Arc<dyn StopWorker>
+        })
     }
 
     /// Kills the whole pool at once (for a worker stuck past its deadline) and starts a new
@@ -124,6 +143,35 @@ impl Fpm {
         drop(commands);
         if let Err(err) = supervisor.await {
             tracing::error!("the PHP supervisor failed: {err}");
+        }
+    }
+}
+
+/// Kills the php-cgi child at the other end of a connection whose request timed out; its
+/// parent starts a new one.
+struct WorkerStopper {
+    state: Arc<State>,
+}
+
+impl StopWorker for WorkerStopper {
+    fn stop_worker(&self, conn: &UnixStream, request: &str) {
+        let pgid = self.state.pid.load(Ordering::SeqCst);
+        if pgid == 0 {
+            return; // being restarted: no worker of the old pool is left
+        }
+        match peer::worker_holding_peer_of(conn, pgid) {
+            Ok(Some(pid)) => {
+                // SAFETY: a signal to a process of the pool's group, found just now.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                tracing::warn!(%request, "killed php-cgi worker {pid}: its script ran past the timeout");
+            }
+            Ok(None) => {
+                tracing::debug!(%request, "the timed-out request's php-cgi worker had already finished")
+            }
+            Err(err) => tracing::error!(
+                %request,
+                "cannot find the php-cgi worker still running the timed-out request to stop it ({err}); it runs on until its script ends"
+            ),
         }
     }
 }

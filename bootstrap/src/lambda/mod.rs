@@ -87,6 +87,7 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
         fpm.socket(),
         settings.fpm.children,
         settings.fpm.keep_alive(),
+        fpm.worker_stopper(),
     );
     let app = docroot.map(|docroot| App::new(FsDocroot::new(docroot), php, settings.core.clone()));
     let env = config::SiteEnv::from_env();

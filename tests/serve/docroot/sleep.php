@@ -1,4 +1,4 @@
 <?php
-// Runs for ?s=N seconds, then answers.
-sleep((int)($_GET['s'] ?? 1));
+// Runs for ?s=N seconds (fractions too), then answers.
+usleep((int)(floatval($_GET['s'] ?? 1) * 1e6));
 echo "slept\n";
