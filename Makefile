@@ -39,9 +39,9 @@ run: deps-run
 
 test: deps-test lint
 	$(CARGO) test --workspace
-	@# The same parity, sessions, WordPress and serve tests with php-cgi as the PHP backend.
+	@# The same parity, sessions, WordPress, serve and fault tests with php-cgi as the PHP backend.
 	LAMPHP_PHP_BACKEND=cgi $(CARGO) test -p lamphp-bootstrap --test parity --test sessions \
-	  --test wordpress --test serve
+	  --test wordpress --test serve --test faults
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 lint:

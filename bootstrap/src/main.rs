@@ -297,9 +297,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         let started = lamphp::sessions::start(sessions, &config.runtime_dir).await?;
         config.ini.extend(started.ini());
     }
-    let (workers, keep_alive) = (config.children, config.keep_alive());
+    let workers = config.children;
     let fpm = Fpm::start(config).await?;
-    let php = Client::new(fpm.socket(), workers, keep_alive, fpm.worker_stopper());
+    let php = Client::new(fpm.pool());
     let app = Arc::new(App::new(
         FsDocroot::new(root.clone()),
         php,

@@ -178,20 +178,20 @@ impl Server {
         (status, runs.lines().count())
     }
 
-    /// The php-fpm master: the bootstrap's child process (any of its threads may have
-    /// spawned it, so every thread's `children` list is read). None while restarting.
+    /// PHP's master (php-fpm's, or php-cgi's parent): the bootstrap's first child that is
+    /// PHP, or in `local` mode its Lambda runtime's. None while restarting.
     pub fn fpm_master(&self) -> Option<u32> {
-        let pid = self.child.id();
-        let children: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
-            .flat_map(|c| {
-                c.split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        children.first().copied()
+        let mut parents = vec![self.child.id()];
+        while let Some(parent) = parents.pop() {
+            for pid in children(parent) {
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if comm.starts_with("php") {
+                    return Some(pid);
+                }
+                parents.push(pid);
+            }
+        }
+        None
     }
 
     pub fn rss_peak_kb(&self) -> u64 {
@@ -224,6 +224,21 @@ pub fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Every thread's `children` list: any of a process's threads may have spawned a child.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 pub fn alive(pid: u32) -> bool {

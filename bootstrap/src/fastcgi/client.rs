@@ -14,6 +14,11 @@
 //! (a crashed worker's socket is gone: writing to it fails), and the request has no
 //! body we would have to send again.
 //!
+//! A request that could not connect never reached PHP, so while the supervisor restarts
+//! PHP it waits for the new master, within its deadline, and gets a 503 only when PHP
+//! cannot be started. Connections are tagged with the master they were made under: one to
+//! a lost master's workers finishes its request but is not reused.
+//!
 //! Each request runs in its own task, which writes the request body while reading the
 //! response: a script may print more than a socket buffer before it reads its input.
 
@@ -21,6 +26,7 @@ use crate::body::Body;
 use crate::cgi::response::{find_head_end, parse_head, HeadError};
 use crate::cgi::{CgiHead, Params};
 use crate::fastcgi::record::{self, Frame, PairTooLarge, ProtocolError};
+use crate::fpm::{Pool, Status};
 use crate::request::{BoxError, RequestBody};
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
@@ -28,7 +34,7 @@ use http_body::Body as _;
 use http_body_util::{BodyExt, StreamBody};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
@@ -41,21 +47,17 @@ use tokio::time::{timeout_at, Instant};
 /// is 4 KiB, which real sites outgrow with cookies, so we allow more.
 const MAX_HEAD: usize = 64 * 1024;
 
+/// How often a request waiting for PHP to come back tries to connect, besides when the
+/// supervisor says it is ready: a connect can fail before the supervisor has seen the
+/// master die, or while a full listen backlog refuses it.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
+
 /// A pool of connections to one php-fpm socket.
 pub struct Client {
-    socket: PathBuf,
-    idle: Mutex<Vec<UnixStream>>,
+    pool: Pool,
+    /// Idle connections, with the generation of the master they were made under.
+    idle: Mutex<Vec<(u64, UnixStream)>>,
     workers: Arc<Semaphore>,
-    /// Whether a connection carries more than one request (see `FpmConfig::keep_alive`).
-    keep_alive: bool,
-    stopper: Option<Arc<dyn StopWorker>>,
-}
-
-/// Told of each request the client gives up on at its deadline, while its connection is
-/// still open: the worker behind it may be running the script still, and a backend
-/// without a limit of its own (php-cgi) would keep that worker busy until it ends.
-pub trait StopWorker: Send + Sync {
-    fn stop_worker(&self, conn: &UnixStream, request_id: &str);
 }
 
 /// A response whose head has arrived; the body streams on.
@@ -70,6 +72,8 @@ pub enum FastCgiError {
     PairTooLarge(#[from] PairTooLarge),
     #[error("cannot connect to php-fpm at {path}: {source}")]
     Connect { path: PathBuf, source: io::Error },
+    #[error("PHP is not running: {0}")]
+    Unavailable(Arc<str>),
     #[error("php-fpm closed the connection before sending a response head")]
     Closed,
     #[error(transparent)]
@@ -93,27 +97,19 @@ impl FastCgiError {
             FastCgiError::PairTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             FastCgiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             FastCgiError::RequestBody(_) => StatusCode::BAD_REQUEST,
+            FastCgiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
 }
 
 impl Client {
-    /// A client for PHP listening on `socket` with `workers` workers; `keep_alive`: whether
-    /// connections are kept for the next request; `stopper`: what stops a worker whose
-    /// request timed out, if PHP does not (see `Fpm::worker_stopper`).
-    pub fn new(
-        socket: &Path,
-        workers: usize,
-        keep_alive: bool,
-        stopper: Option<Arc<dyn StopWorker>>,
-    ) -> Arc<Client> {
+    /// A client for the supervised PHP pool `pool`.
+    pub fn new(pool: Pool) -> Arc<Client> {
         Arc::new(Client {
-            socket: socket.to_owned(),
-            idle: Mutex::new(Vec::with_capacity(workers)),
-            workers: Arc::new(Semaphore::new(workers.max(1))),
-            keep_alive,
-            stopper,
+            idle: Mutex::new(Vec::with_capacity(pool.workers())),
+            workers: Arc::new(Semaphore::new(pool.workers())),
+            pool,
         })
     }
 
@@ -150,28 +146,69 @@ impl Client {
         })
     }
 
-    async fn connection(&self) -> Result<(UnixStream, bool), FastCgiError> {
+    /// A pooled connection to the current master's workers, else a new one; the
+    /// generation it was made under; whether it was pooled.
+    async fn connection(&self, deadline: Instant) -> Result<(UnixStream, u64, bool), FastCgiError> {
+        let current = self.pool.generation();
         loop {
             let pooled = self.idle.lock().expect("pool lock").pop();
             match pooled {
-                Some(conn) if is_open(&conn) => return Ok((conn, true)),
+                Some((generation, conn)) if generation == current && is_open(&conn) => {
+                    return Ok((conn, generation, true))
+                }
                 Some(_) => continue,
                 None => break,
             }
         }
-        let conn =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|source| FastCgiError::Connect {
-                    path: self.socket.clone(),
-                    source,
-                })?;
-        Ok((conn, false))
+        let (conn, generation) = self.connect(deadline).await?;
+        Ok((conn, generation, false))
     }
 
-    fn release(&self, conn: UnixStream) {
-        if self.keep_alive {
-            self.idle.lock().expect("pool lock").push(conn);
+    /// Connects to PHP's socket. A refused connection never reached PHP: while PHP is being
+    /// (re)started, it waits for it, within the request's deadline; while PHP cannot be
+    /// started, it is a 503 with the reason.
+    async fn connect(&self, deadline: Instant) -> Result<(UnixStream, u64), FastCgiError> {
+        let mut status = self.pool.status();
+        loop {
+            let generation = self.pool.generation();
+            let source = match UnixStream::connect(self.pool.socket()).await {
+                Ok(conn) => return Ok((conn, generation)),
+                Err(e) => e,
+            };
+            let refused = matches!(
+                source.kind(),
+                io::ErrorKind::NotFound
+                    | io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::WouldBlock
+            );
+            let connect_error = || FastCgiError::Connect {
+                path: self.pool.socket().to_owned(),
+                source,
+            };
+            if !refused {
+                return Err(connect_error());
+            }
+            if let Status::Failing(why) = &*status.borrow_and_update() {
+                return Err(FastCgiError::Unavailable(Arc::clone(why)));
+            }
+            tokio::select! {
+                changed = status.changed() => if changed.is_err() {
+                    return Err(FastCgiError::Unavailable("its supervisor has stopped".into()));
+                },
+                () = tokio::time::sleep(RECONNECT_PAUSE) => {}
+                () = tokio::time::sleep_until(deadline) => return Err(FastCgiError::Unavailable(
+                    format!("{} and it did not come back within the request's timeout", connect_error()).into(),
+                )),
+            }
+        }
+    }
+
+    fn release(&self, generation: u64, conn: UnixStream) {
+        if self.pool.keep_alive() {
+            self.idle
+                .lock()
+                .expect("pool lock")
+                .push((generation, conn));
         }
     }
 }
@@ -245,7 +282,7 @@ impl Job {
         let replayable = self.body.is_end_stream();
         let mut retried = false;
         let err = loop {
-            let (mut conn, reused) = match self.client.connection().await {
+            let (mut conn, generation, reused) = match self.client.connection(self.deadline).await {
                 Ok(c) => c,
                 Err(e) => break e,
             };
@@ -255,14 +292,12 @@ impl Job {
             let result = match timeout_at(deadline, attempt).await {
                 Ok(result) => result,
                 Err(_) => {
-                    if let Some(stopper) = &self.client.stopper {
-                        stopper.stop_worker(&conn, &self.request_id);
-                    }
+                    self.client.pool.stop_worker(&conn, &self.request_id);
                     Err(FastCgiError::Timeout(self.timeout_hint()))
                 }
             };
             match result {
-                Ok(Outcome::Done) => return self.client.release(conn),
+                Ok(Outcome::Done) => return self.client.release(generation, conn),
                 Ok(Outcome::Abandoned) => return,
                 Err(FastCgiError::Closed)
                     if reused

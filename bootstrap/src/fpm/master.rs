@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::Level;
 
@@ -226,6 +227,18 @@ impl Master {
         }
     }
 
+    /// Leaves the workers of this dead master to finish what they run, then kills what is
+    /// left of its group after `grace`, or when told to end now. Nothing new reaches them:
+    /// the next master binds the socket's path anew.
+    pub(super) fn retire(self, grace: Duration) -> Retired {
+        let (now, told) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let _ = tokio::time::timeout(grace, told).await;
+            self.kill().await;
+        });
+        Retired { now, task }
+    }
+
     /// Stops the pool gracefully (php-fpm: SIGQUIT; php-cgi: SIGTERM, on which its parent
     /// ends its children); whatever is left after `grace` is killed.
     pub(super) async fn stop(mut self, grace: Duration) {
@@ -243,6 +256,24 @@ impl Master {
             ),
         }
         self.kill().await;
+    }
+}
+
+/// The workers of a dead master, finishing their requests.
+pub(super) struct Retired {
+    now: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Retired {
+    pub(super) fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Kills them now and returns once they are gone.
+    pub(super) async fn end_now(self) {
+        let _ = self.now.send(());
+        let _ = self.task.await;
     }
 }
 

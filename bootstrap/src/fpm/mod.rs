@@ -4,7 +4,10 @@
 //! without leaving a process behind.
 //!
 //! One task owns the running master; `restart` and shutdown are messages to it, so a crash
-//! and a restart never race over the same process.
+//! and a restart never race over the same process. When a master dies on its own, its
+//! workers are left to finish the requests they run while a new master starts: what they
+//! run reached PHP, and cutting it would fail a request that could have succeeded. The
+//! [`Pool`] tells the client which master is current and whether one is up.
 
 mod config;
 mod master;
@@ -19,12 +22,11 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::fastcgi::client::StopWorker;
 pub use config::{check_socket_path, find_binary, Backend, FpmConfig};
-use master::{LogTail, Master};
+use master::{LogTail, Master, Retired};
 
 /// How long php-fpm may take to accept connections after it is spawned.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,22 +43,118 @@ const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// A supervised php-fpm pool.
 #[derive(Debug)]
 pub struct Fpm {
-    socket: PathBuf,
-    /// Whether the bootstrap stops the worker of a request it gave up on (php-cgi, which
-    /// has no `request_terminate_timeout`, when a limit is configured).
-    stops_workers: bool,
+    pool: Pool,
     commands: mpsc::Sender<Restart>,
     state: Arc<State>,
     supervisor: JoinHandle<()>,
 }
 
+/// Whether PHP can take requests now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ready,
+    /// Being started or restarted: a request waits for it.
+    Starting,
+    /// It could not be started (the reason, with its own words) and is tried again with a
+    /// backoff, or the runtime is stopping: a request gets a 503.
+    Failing(Arc<str>),
+}
+
 /// What the supervisor publishes about the running master.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     /// 0 while no master runs.
     pid: AtomicU32,
-    /// Counts masters started, so restarts asked for at the same time kill the pool once.
+    /// Changes when a master starts and when it is lost, so restarts asked for at the same
+    /// time kill the pool once, and connections to a lost master's workers are not reused.
     generation: AtomicU64,
+    status: watch::Sender<Status>,
+}
+
+impl State {
+    fn new() -> State {
+        State {
+            pid: AtomicU32::new(0),
+            generation: AtomicU64::new(0),
+            status: watch::Sender::new(Status::Starting),
+        }
+    }
+
+    fn set(&self, status: Status) {
+        self.status.send_replace(status);
+    }
+
+    /// The master died or is being killed: a new one is to come, and connections to the
+    /// old one's workers are not to be reused.
+    fn lost_master(&self) {
+        self.pid.store(0, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.set(Status::Starting);
+    }
+}
+
+/// What the FastCGI client needs of the pool: where it listens, how many workers it has,
+/// which master is current and whether one is up, and how to stop a worker.
+#[derive(Clone, Debug)]
+pub struct Pool {
+    socket: PathBuf,
+    workers: usize,
+    keep_alive: bool,
+    /// Whether the bootstrap stops the worker of a request it gave up on (php-cgi, which
+    /// has no `request_terminate_timeout`, when a limit is configured).
+    stops_workers: bool,
+    state: Arc<State>,
+}
+
+impl Pool {
+    /// The unix socket the pool listens on.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Whether a connection may carry more than one request (`FpmConfig::keep_alive`).
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// Changes whenever the master does: a connection made under an older generation leads
+    /// to a worker of a dead or killed master.
+    pub fn generation(&self) -> u64 {
+        self.state.generation.load(Ordering::SeqCst)
+    }
+
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.state.status.subscribe()
+    }
+
+    /// Called on a request the client gave up on, while its connection is still open:
+    /// kills the php-cgi child at the other end, whose parent then starts a new one.
+    /// (php-fpm's `request_terminate_timeout` does this for php-fpm; with no limit
+    /// configured, as in Lambda mode, the caller restarts the pool instead.)
+    pub fn stop_worker(&self, conn: &UnixStream, request: &str) {
+        let pgid = self.state.pid.load(Ordering::SeqCst);
+        if !self.stops_workers || pgid == 0 {
+            return; // php-fpm's own limit, or a pool being restarted: nothing of it is left
+        }
+        match peer::worker_holding_peer_of(conn, pgid) {
+            Ok(Some(pid)) => {
+                // SAFETY: a signal to a process of the pool's group, found just now.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                tracing::warn!(%request, "killed php-cgi worker {pid}: its script ran past the timeout");
+            }
+            Ok(None) => {
+                tracing::debug!(%request, "the timed-out request's php-cgi worker had already finished")
+            }
+            Err(err) => tracing::error!(
+                %request,
+                "cannot find the php-cgi worker still running the timed-out request to stop it ({err}); it runs on until its script ends"
+            ),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -75,22 +173,28 @@ impl Fpm {
         let binary = find_binary(config.backend, config.binary.as_deref())?;
         // The runtime files are written by `launch`, as before every restart.
         let socket = config::socket_path(&config);
-        let stops_workers = config.backend == Backend::Cgi && config.terminate_after.is_some();
+        let state = Arc::new(State::new());
+        let pool = Pool {
+            socket: socket.clone(),
+            workers: config.children.max(1),
+            keep_alive: config.keep_alive(),
+            stops_workers: config.backend == Backend::Cgi && config.terminate_after.is_some(),
+            state: Arc::clone(&state),
+        };
         let supervisor = Supervisor {
             binary,
             config,
-            socket: socket.clone(),
+            socket,
             ready_timeout,
             tail: LogTail::default(),
-            state: Arc::default(),
+            state,
         };
         let master = supervisor.launch().await?;
         let state = supervisor.state.clone();
         let (commands, inbox) = mpsc::channel(16);
         let supervisor = tokio::spawn(supervisor.run(master, inbox));
         Ok(Fpm {
-            socket,
-            stops_workers,
+            pool,
             commands,
             state,
             supervisor,
@@ -99,23 +203,17 @@ impl Fpm {
 
     /// The unix socket to send FastCGI requests to.
     pub fn socket(&self) -> &Path {
-        &self.socket
+        self.pool.socket()
+    }
+
+    /// What the FastCGI client is made with.
+    pub fn pool(&self) -> Pool {
+        self.pool.clone()
     }
 
     /// The running master's pid, `None` while php-fpm is being restarted.
     pub fn pid(&self) -> Option<u32> {
         Some(self.state.pid.load(Ordering::SeqCst)).filter(|&pid| pid != 0)
-    }
-
-    /// What the client calls on a request it gave up on, when the bootstrap must stop its
-    /// worker: php-cgi's. (php-fpm's `request_terminate_timeout` does it for php-fpm; with
-    /// no limit configured, as in Lambda mode, the caller restarts the pool instead.)
-    pub fn worker_stopper(&self) -> Option<Arc<dyn StopWorker>> {
-        self.stops_workers.then(|| {
-            Arc::new(WorkerStopper {
-                state: Arc::clone(&self.state),
-            }) as Arc<dyn StopWorker>
-        })
     }
 
     /// Kills the whole pool at once (for a worker stuck past its deadline) and starts a new
@@ -143,35 +241,6 @@ impl Fpm {
         drop(commands);
         if let Err(err) = supervisor.await {
             tracing::error!("the PHP supervisor failed: {err}");
-        }
-    }
-}
-
-/// Kills the php-cgi child at the other end of a connection whose request timed out; its
-/// parent starts a new one.
-struct WorkerStopper {
-    state: Arc<State>,
-}
-
-impl StopWorker for WorkerStopper {
-    fn stop_worker(&self, conn: &UnixStream, request: &str) {
-        let pgid = self.state.pid.load(Ordering::SeqCst);
-        if pgid == 0 {
-            return; // being restarted: no worker of the old pool is left
-        }
-        match peer::worker_holding_peer_of(conn, pgid) {
-            Ok(Some(pid)) => {
-                // SAFETY: a signal to a process of the pool's group, found just now.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-                tracing::warn!(%request, "killed php-cgi worker {pid}: its script ran past the timeout");
-            }
-            Ok(None) => {
-                tracing::debug!(%request, "the timed-out request's php-cgi worker had already finished")
-            }
-            Err(err) => tracing::error!(
-                %request,
-                "cannot find the php-cgi worker still running the timed-out request to stop it ({err}); it runs on until its script ends"
-            ),
         }
     }
 }
@@ -212,6 +281,7 @@ impl Supervisor {
             Ok(()) => {
                 self.state.pid.store(master.pid(), Ordering::SeqCst);
                 self.state.generation.fetch_add(1, Ordering::SeqCst);
+                self.state.set(Status::Ready);
                 tracing::info!(pid = master.pid(), socket = %self.socket.display(), "{name} is ready");
                 Ok(master)
             }
@@ -222,18 +292,21 @@ impl Supervisor {
                     .iter()
                     .map(|a| a.to_string_lossy())
                     .collect();
-                Err(anyhow!(
+                let err = anyhow!(
                     "{name} ({} {}) {problem:#}. Its output:\n{}",
                     self.binary.display(),
                     args.join(" "),
                     self.tail.text()
-                ))
+                );
+                self.state.set(Status::Failing(format!("{err:#}").into()));
+                Err(err)
             }
         }
     }
 
     async fn run(self, master: Master, mut inbox: mpsc::Receiver<Restart>) {
         let mut master = Some(master);
+        let mut retired: Vec<Retired> = Vec::new();
         let mut backoff = MIN_BACKOFF;
         loop {
             let event = match master.as_mut() {
@@ -249,15 +322,17 @@ impl Supervisor {
             match event {
                 Event::Exited(status) => {
                     let dead = master.take().expect("a master was running");
-                    self.state.pid.store(0, Ordering::SeqCst);
+                    self.state.lost_master();
                     if dead.age() >= STABLE_AFTER {
                         backoff = MIN_BACKOFF;
                     }
                     let pid = dead.pid();
-                    dead.kill().await;
+                    let grace = self.retire_grace();
+                    retired.retain(|r| !r.is_finished());
+                    retired.push(dead.retire(grace));
                     let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
                     tracing::error!(
-                        "{} {pid} died ({status}); restarting it in {backoff:?}. Its last output:\n{}",
+                        "{} {pid} died ({status}); restarting it in {backoff:?}, while its workers finish what they run (what is left of them is killed in {grace:?}). Its last output:\n{}",
                         self.config.backend.name(),
                         self.tail.text()
                     );
@@ -276,7 +351,7 @@ impl Supervisor {
                         continue;
                     }
                     if let Some(old) = master.take() {
-                        self.state.pid.store(0, Ordering::SeqCst);
+                        self.state.lost_master();
                         tracing::warn!(
                             "killing {} {} to restart it",
                             self.config.backend.name(),
@@ -290,15 +365,29 @@ impl Supervisor {
                     let _ = restart.reply.send(reply);
                 }
                 Event::Shutdown => {
+                    self.state
+                        .set(Status::Failing("the runtime is stopping".into()));
                     if let Some(running) = master.take() {
                         self.state.pid.store(0, Ordering::SeqCst);
                         running.stop(SHUTDOWN_GRACE).await;
+                    }
+                    for old in retired.drain(..) {
+                        old.end_now().await;
                     }
                     let _ = std::fs::remove_file(&self.socket);
                     return;
                 }
             }
         }
+    }
+}
+
+impl Supervisor {
+    /// How long a dead master's workers may finish their requests: as long as a request may
+    /// run (php-fpm's limit); in Lambda mode, where a deadline restarts the pool instead,
+    /// the shutdown grace.
+    fn retire_grace(&self) -> Duration {
+        self.config.terminate_after.unwrap_or(SHUTDOWN_GRACE)
     }
 }
 

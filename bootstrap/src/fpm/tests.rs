@@ -223,6 +223,12 @@ const STUCK: (&str, &str) = (
     "<?php error_log('stuck-marker'); touch(__DIR__ . '/stuck.started'); for (;;) sleep(60);",
 );
 
+/// Runs for a second.
+const SLOW: (&str, &str) = (
+    "slow.php",
+    "<?php touch(__DIR__ . '/slow.started'); sleep(1); echo 'slow done';",
+);
+
 async fn hello(fpm: &Fpm, setup: &Setup) {
     let (out, _) = fcgi(fpm.socket(), &setup.script(HELLO.0))
         .await
@@ -356,13 +362,22 @@ async fn a_flood_of_worker_output_does_not_block_php_fpm() {
     fpm.shutdown().await;
 }
 
+/// A request php-fpm took before its master died is PHP's already: the dead master's workers
+/// finish it while a new master starts, and are killed once the grace is over.
 #[tokio::test]
-async fn a_master_that_dies_is_replaced() {
-    let setup = setup(&[HELLO]);
+async fn a_master_that_dies_is_replaced_and_its_workers_finish_first() {
+    let setup = setup(&[HELLO, SLOW]);
     let (logs, _guard) = Logs::capture();
     let fpm = setup.start(setup.config(2)).await;
     let old = fpm.pid().unwrap();
     let mut old_pool = workers(old, 2).await;
+    let (socket, script) = (fpm.socket().to_owned(), setup.script(SLOW.0));
+    let slow = tokio::spawn(async move { fcgi(&socket, &script).await });
+    let started = setup.script("slow.started");
+    eventually("the slow script started", Duration::from_secs(5), || {
+        started.exists()
+    })
+    .await;
     // Its replacement writes its config anew, should something have cleaned the dir.
     std::fs::remove_dir_all(setup.dir.path().join("run")).unwrap();
     unsafe { libc::kill(old as i32, libc::SIGKILL) };
@@ -376,8 +391,17 @@ async fn a_master_that_dies_is_replaced() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     setup.watch(fpm.pid().unwrap());
+    let (out, _) = slow
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(out.rsplit("\r\n\r\n").next(), Some("slow done"), "{out}");
+    tokio::time::sleep(
+        (SHUTDOWN_GRACE + Duration::from_millis(500)).saturating_sub(began.elapsed()),
+    )
+    .await;
     old_pool.push(old);
-    assert_gone(&old_pool, "of the dead pool");
+    assert_gone(&old_pool, "of the dead pool after its grace");
     let logged = logs.text();
     let died = format!("ERROR lamphp::fpm: php-fpm {old} died (signal: 9 (SIGKILL)); restarting");
     let report = &logged[logged.find(&died).expect(&logged)..];
@@ -439,10 +463,11 @@ async fn restarts_asked_for_together_kill_the_pool_once() {
     let (a, b) = tokio::join!(fpm.restart(), fpm.restart());
     a.and(b).expect("both restarts succeed");
     setup.watch(fpm.pid().unwrap());
-    assert_eq!(generation(), before + 1);
+    // A restart is one master lost and one started.
+    assert_eq!(generation(), before + 2);
     fpm.restart().await.expect("a later restart");
     setup.watch(fpm.pid().unwrap());
-    assert_eq!(generation(), before + 2);
+    assert_eq!(generation(), before + 4);
     hello(&fpm, &setup).await;
     fpm.shutdown().await;
 }

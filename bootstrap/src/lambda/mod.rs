@@ -83,12 +83,7 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
             return Err(e);
         }
     };
-    let php = Client::new(
-        fpm.socket(),
-        settings.fpm.children,
-        settings.fpm.keep_alive(),
-        fpm.worker_stopper(),
-    );
+    let php = Client::new(fpm.pool());
     let app = docroot.map(|docroot| App::new(FsDocroot::new(docroot), php, settings.core.clone()));
     let env = config::SiteEnv::from_env();
     Ok(Invoker {
