@@ -2,6 +2,7 @@
 //! instances, each with its own runtime dir and /tmp, share sessions through one table.
 
 mod browser;
+mod dropper;
 #[path = "../parity/http.rs"]
 mod http;
 #[path = "../offload/moto.rs"]
@@ -10,6 +11,7 @@ mod moto;
 mod server;
 
 use browser::Browser;
+use dropper::Dropper;
 use moto::Moto;
 use serde_json::{json, Value};
 use server::{bootstrap_exe, Server};
@@ -451,6 +453,52 @@ fn dynamodb_lost_between_read_and_write_leaves_the_stored_session_as_it_was() {
         locked_at.elapsed()
     );
     assert_eq!(item(&moto, &key)["data"]["S"], "n|i:2;");
+}
+
+/// DynamoDB took the lock but its answer was lost: the retry finds the request's own lock
+/// and takes it as held, rather than waiting for itself until the lock-wait limit.
+#[test]
+fn a_lock_whose_answer_was_lost_is_taken_as_ours_on_the_retry() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let dropper = Dropper::start(moto.port);
+    let a = Site::start(&format!("http://127.0.0.1:{}", dropper.port), &[], &[]);
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    dropper.drop_next_answer_to("SET lock_owner = :me");
+    let started = Instant::now();
+    assert_eq!(a.ok("/counter.php", Some(&sid)).0, "2");
+    assert_eq!(dropper.dropped(), 1, "no answer was lost");
+    // The retry waits up to a second (the SDKs' jitter); the lock wait is 10 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let stored = item(&moto, &format!("PHPSESSID_{sid}"));
+    assert_eq!(stored["data"]["S"], "n|i:2;", "{stored}");
+    assert!(stored.get("lock_owner").is_none(), "{stored}");
+}
+
+/// DynamoDB wrote the session and removed the lock but its answer was lost: the retry's
+/// condition (our lock) no longer holds, and the request must see that its write is the
+/// one stored instead of reporting it lost.
+#[test]
+fn a_write_whose_answer_was_lost_is_known_to_be_stored_on_the_retry() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let dropper = Dropper::start(moto.port);
+    let a = Site::start(&format!("http://127.0.0.1:{}", dropper.port), &[], &[]);
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    dropper.drop_next_answer_to("SET #d = :data");
+    assert_eq!(a.ok("/counter.php", Some(&sid)).0, "2");
+    assert_eq!(dropper.dropped(), 1, "no answer was lost");
+    assert!(!a.log().contains("were not saved"), "{}", a.log());
+    let stored = item(&moto, &format!("PHPSESSID_{sid}"));
+    assert_eq!(stored["data"]["S"], "n|i:2;", "{stored}");
+    assert!(stored.get("lock_owner").is_none(), "{stored}");
+    assert_eq!(a.ok("/counter.php", Some(&sid)).0, "3");
 }
 
 #[test]

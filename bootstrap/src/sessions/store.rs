@@ -74,7 +74,9 @@ impl Store {
     /// Lock the item for `owner` until `lease_ms` if nobody holds an unexpired lease, and
     /// return it, in one conditional UpdateItem (the request's one read). An item that
     /// did not exist is created holding only the lock, with `expires` at the lease's
-    /// end in seconds so TTL removes it if it is never released.
+    /// end in seconds so TTL removes it if it is never released. A lock `owner` already
+    /// holds counts as free: when an answer is lost and the call retried, the retry meets
+    /// the lock the first attempt took (owners are random per request).
     pub async fn lock(
         &self,
         key: &str,
@@ -87,7 +89,8 @@ impl Store {
             "Key": {"id": s(key)},
             "UpdateExpression":
                 "SET lock_owner = :me, lock_expires = :lease, #l = :one, #e = if_not_exists(#e, :husk)",
-            "ConditionExpression": "attribute_not_exists(lock_owner) OR lock_expires < :now",
+            "ConditionExpression":
+                "attribute_not_exists(lock_owner) OR lock_expires < :now OR lock_owner = :me",
             "ExpressionAttributeNames": {"#l": "lock", "#e": "expires"},
             "ExpressionAttributeValues": {
                 ":me": s(owner),
@@ -122,6 +125,10 @@ impl Store {
 
     /// Store `data`, expiring at `expires`. With `owner`: one UpdateItem that also
     /// removes the lock, only if `owner` still holds it. Without: a PutItem.
+    ///
+    /// When the lock is not `owner`'s any more, either the lease ran out and another
+    /// request took it, or an earlier attempt of this very call wrote and unlocked but its
+    /// answer was lost: the item, read back, tells them apart by whether it holds `data`.
     pub async fn write(
         &self,
         key: &str,
@@ -155,7 +162,16 @@ impl Store {
         });
         match self.client.call("UpdateItem", &input).await {
             Ok(_) => Ok(()),
-            Err(e) if conditional(&e) => Err(StoreError::LostLock),
+            Err(e) if conditional(&e) => match self.get(key).await? {
+                stored if stored.data.as_deref() == Some(data) => {
+                    tracing::debug!(
+                        table = self.table,
+                        "sessions: a write whose answer was lost had been stored"
+                    );
+                    Ok(())
+                }
+                _ => Err(StoreError::LostLock),
+            },
             Err(e) => Err(self.error("UpdateItem", &e)),
         }
     }
