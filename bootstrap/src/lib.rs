@@ -47,7 +47,8 @@
 //! - [`aws`]: the S3 and DynamoDB calls the above make, signed with `aws-sigv4`, over
 //!   a small HTTPS client ([`aws::http`]); credentials from the environment or ECS.
 //! - [`release`]: site releases on EFS (`LAMPHP_RELEASE`): the unpack and prune commands
-//!   the release command (`lamphp`, the `release/` crate) invokes the function with.
+//!   the release command (`lamphp`, the `release/` crate) invokes the function with, in
+//!   the wire format both share (`lamphp_protocol`, the `protocol/` crate).
 //! - [`logging`], [`signals`]: process plumbing for the binary.
 
 pub mod app;

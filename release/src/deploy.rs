@@ -6,11 +6,11 @@
 
 use crate::aws::explain;
 use crate::bundle::bundle;
-use crate::function::{self, field, Function};
+use crate::function::{self, Function};
 use anyhow::{anyhow, Result};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use serde_json::json;
+use lamphp_protocol::{Command, Unpacked};
 use std::path::Path;
 use std::time::Duration;
 
@@ -55,21 +55,22 @@ pub async fn deploy(
         .uri()
         .to_owned();
     println!("uploaded s3://{bucket}/{key}");
-    let payload = json!({"lamphp": {"unpack": {"release": id, "url": url, "sha256": hex::encode(bundle.sha256)}}});
-    let answer = function.invoke(&payload).await.map_err(|e| {
+    let unpack = Command::Unpack {
+        release: id.clone(),
+        url,
+        sha256: bundle.sha256,
+    };
+    let answer: Unpacked = function.run(&unpack).await.map_err(|e| {
         anyhow!(
-            "{e}\nrelease {id} was not unpacked; {} is unchanged",
+            "{e:#}\nrelease {id} was not unpacked; {} is unchanged",
             function.name
         )
     })?;
-    if answer.get("existing").is_some() {
-        println!("release {id} was already on EFS; left as it is");
-    } else {
-        println!(
-            "unpacked release {id}: {} files, {} bytes",
-            field(&answer, "files")?,
-            field(&answer, "bytes")?
-        );
+    match answer {
+        Unpacked::Existing { .. } => println!("release {id} was already on EFS; left as it is"),
+        Unpacked::New { files, bytes, .. } => {
+            println!("unpacked release {id}: {files} files, {bytes} bytes")
+        }
     }
     // An update still being applied would make ours fail.
     let config = function.wait_updated().await?;

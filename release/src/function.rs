@@ -6,6 +6,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, InvocationType, LastUpdateStatus};
+use lamphp_protocol::Command;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -48,8 +49,15 @@ impl Function {
             })
     }
 
+    /// Have `$LATEST` run a release command and read its answer, of the command's type.
+    pub async fn run<A: serde::de::DeserializeOwned>(&self, command: &Command) -> Result<A> {
+        let answer = self.invoke(&command.encode()?).await?;
+        serde_json::from_value(answer.clone())
+            .with_context(|| format!("the function's answer is not the command's: {answer}"))
+    }
+
     /// Invoke `$LATEST` with `payload` and wait for its answer; a function error fails.
-    pub async fn invoke(&self, payload: &Value) -> Result<Value> {
+    async fn invoke(&self, payload: &Value) -> Result<Value> {
         let out = self
             .lambda
             .invoke()
@@ -142,11 +150,4 @@ impl Function {
             }
         }
     }
-}
-
-/// Read an answer field the function must give.
-pub fn field<'a>(answer: &'a Value, name: &str) -> Result<&'a Value> {
-    answer
-        .get(name)
-        .with_context(|| format!("the function's answer has no {name:?}: {answer}"))
 }

@@ -5,9 +5,9 @@
 //! release unpacked by a deploy that has not yet set `LAMPHP_RELEASE` is referred to by
 //! nothing.
 
-use crate::function::{self, field, Function};
+use crate::function::{self, Function};
 use anyhow::Result;
-use serde_json::json;
+use lamphp_protocol::{Command, Pruned};
 use std::collections::BTreeSet;
 
 pub async fn prune(function: &Function) -> Result<()> {
@@ -16,21 +16,14 @@ pub async fn prune(function: &Function) -> Result<()> {
         .iter()
         .filter_map(|v| function::release_of(v.environment().and_then(|e| e.variables())))
         .collect();
-    let answer = function
-        .invoke(&json!({"lamphp": {"prune": {"keep": keep}}}))
-        .await?;
-    println!("removed: {}", list(field(&answer, "removed")?));
-    println!("kept:    {}", list(field(&answer, "kept")?));
+    let keep = keep.into_iter().map(str::to_owned).collect();
+    let answer: Pruned = function.run(&Command::Prune { keep }).await?;
+    println!("removed: {}", list(&answer.removed));
+    println!("kept:    {}", list(&answer.kept));
     Ok(())
 }
 
-fn list(ids: &serde_json::Value) -> String {
-    let ids: Vec<&str> = ids
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str())
-        .collect();
+fn list(ids: &[String]) -> String {
     if ids.is_empty() {
         "none".to_owned()
     } else {

@@ -7,7 +7,7 @@
 //! root's place, so a published version, which freezes its environment, pins its release.
 //! `LAMPHP_ROOT` overrides both (a docroot of the user's own, e.g. `/mnt/site/public`).
 
-use crate::release::id::{self, IdError};
+use lamphp_protocol::id::{self, IdError};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 

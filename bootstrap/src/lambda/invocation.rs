@@ -7,7 +7,7 @@
 //! records it. A request that used up its time may have left a worker stuck, so php-fpm
 //! is restarted before the next invocation.
 
-use super::event::{self, command, EventError, HttpEvent};
+use super::event::{self, EventError, HttpEvent};
 use super::{deadline, fit};
 use crate::app::App;
 use crate::body::Body;
@@ -20,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use http_body_util::BodyExt;
 use lambda_runtime::LambdaEvent;
+use lamphp_protocol::Command;
 use serde_json::value::RawValue;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -145,7 +146,7 @@ impl Invoker {
 
     /// An invocation that is no HTTP event: a release command, or an error.
     async fn command(&self, payload: &str, id: &str) -> Result<Box<RawValue>, InvokeError> {
-        let command = match command::command(payload.as_bytes()) {
+        let command = match Command::decode(payload.as_bytes()) {
             Ok(Some(command)) => command,
             Ok(None) => {
                 tracing::error!(request = %id, "not an HTTP event: {}", EventError::UnknownShape);

@@ -1,20 +1,19 @@
 //! Releases on EFS: immutable site directories `$LAMPHP_RELEASES/<id>` that function
 //! configurations point at with `LAMPHP_RELEASE` (see [`crate::lambda::config`]).
 //!
-//! The release command (`lamphp`) has the function run two commands, decoded with the
-//! HTTP events ([`crate::lambda::event::command`]): unpack a bundle as a new release
+//! The release command (`lamphp`) has the function run two commands, whose wire format
+//! and answers it shares with us in `lamphp_protocol`: unpack a bundle as a new release
 //! ([`unpack`]: the stream from [`fetch`] through [`extract`]), and delete the releases
-//! nothing refers to ([`prune`]). Release ids are checked by [`id`].
+//! nothing refers to ([`prune`]).
 
 pub mod extract;
 pub mod fetch;
-pub mod id;
 pub mod prune;
 pub mod unpack;
 
-use crate::lambda::event::command::Command;
 use anyhow::{anyhow, Result};
-use serde_json::{json, Value};
+use lamphp_protocol::Command;
+use serde_json::Value;
 use std::path::PathBuf;
 
 /// The releases directory, and the release this instance serves.
@@ -33,12 +32,7 @@ impl Releases {
                 url,
                 sha256,
             } => {
-                let answer = match unpack::unpack(&self.dir, &release, &url, sha256).await? {
-                    unpack::Unpacked::New(totals) => {
-                        json!({"release": release, "files": totals.files, "bytes": totals.bytes})
-                    }
-                    unpack::Unpacked::Existing => json!({"release": release, "existing": true}),
-                };
+                let answer = to_json(&unpack::unpack(&self.dir, &release, &url, sha256).await?);
                 tracing::info!(target: "lamphp::release", "unpacked: {answer}");
                 Ok(answer)
             }
@@ -50,10 +44,14 @@ impl Releases {
                 })
                 .await
                 .map_err(|e| anyhow!("the prune task failed: {e}"))??;
-                let answer = json!({"removed": pruned.removed, "kept": pruned.kept});
+                let answer = to_json(&pruned);
                 tracing::info!(target: "lamphp::release", "pruned: {answer}");
                 Ok(answer)
             }
         }
     }
+}
+
+fn to_json(answer: &impl serde::Serialize) -> Value {
+    serde_json::to_value(answer).expect("the answers are plain data")
 }

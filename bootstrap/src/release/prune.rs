@@ -6,21 +6,15 @@
 //! (`.partial-*`) go once they are an hour old: a younger one may be an unpack running
 //! in another instance now.
 
-use super::{id, unpack::is_partial};
+use super::unpack::is_partial;
 use anyhow::{Context, Result};
+use lamphp_protocol::{id, Pruned};
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 /// Past this age a `.partial-*` directory is an unpack that died.
 pub const STALE_PARTIAL: Duration = Duration::from_secs(3600);
-
-/// What a prune did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Pruned {
-    pub removed: Vec<String>,
-    pub kept: Vec<String>,
-}
 
 /// What becomes of one entry of the releases directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

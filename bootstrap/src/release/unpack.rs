@@ -8,25 +8,23 @@ use anyhow::{anyhow, bail, Context, Result};
 use flate2::read::GzDecoder;
 use futures_util::TryStreamExt;
 use http_body_util::BodyDataStream;
+use lamphp_protocol::{True, Unpacked};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::Path;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-/// What an unpack did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unpacked {
-    New(extract::Totals),
-    /// The release was already there; ids are content-derived, so it is left as it is.
-    Existing,
-}
-
 /// Unpack the bundle at `url`, which must hash to `sha256`, as `dir/release`.
 pub async fn unpack(dir: &Path, release: &str, url: &str, sha256: [u8; 32]) -> Result<Unpacked> {
     let target = dir.join(release);
+    // Ids are content-derived: a release already there is left as it is.
+    let existing = || Unpacked::Existing {
+        release: release.to_owned(),
+        existing: True,
+    };
     if target.exists() {
-        return Ok(Unpacked::Existing);
+        return Ok(existing());
     }
     fs::create_dir_all(dir).with_context(|| {
         format!(
@@ -51,8 +49,12 @@ pub async fn unpack(dir: &Path, release: &str, url: &str, sha256: [u8; 32]) -> R
     };
     let outcome = written.and_then(|totals| {
         publish(&partial, &target, dir).map(|new| match new {
-            true => Unpacked::New(totals),
-            false => Unpacked::Existing,
+            true => Unpacked::New {
+                release: release.to_owned(),
+                files: totals.files,
+                bytes: totals.bytes,
+            },
+            false => existing(),
         })
     });
     if partial.exists() {

@@ -6,11 +6,10 @@
 //! request nginx would refuse is refused here with the reason, and the caller answers it
 //! with a 400 in the event's own format. [`encode`] writes a response in the format the
 //! event came in, which for an ALB depends on the target group's multi-value setting.
-//! Invocations that are no HTTP event may be the release command's ([`command`]).
+//! Invocations that are no HTTP event may be the release command's (`lamphp_protocol::Command`).
 
 mod alb;
 mod apigw;
-pub mod command;
 mod encode;
 pub(crate) mod wire;
 
