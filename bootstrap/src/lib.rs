@@ -40,7 +40,7 @@
 //!   ([`fastcgi::client`]).
 //! - [`fpm`]: supervises PHP's FastCGI server, php-fpm or php-cgi ([`fpm::Backend`]):
 //!   finds it, configures it, starts it, restarts it when it dies, drains its logs, stops it,
-//!   and kills the php-cgi worker of a request that timed out ([`fpm::Fpm::worker_stopper`]).
+//!   and kills the php-cgi worker of a request that timed out ([`fpm::Pool::stop_worker`]).
 //! - [`error_page`]: nginx's pages and status lines; [`body`]: the response body type.
 //! - [`sessions`]: PHP sessions in DynamoDB (`LAMPHP_SESSION_TABLE`): a Unix socket the
 //!   PHP session handler prepended to every script talks to, locks with a lease.

@@ -90,7 +90,7 @@ pub struct FpmConfig {
     /// `request_terminate_timeout`: php-fpm kills a worker whose request runs longer.
     /// A script we stopped waiting for would otherwise hold its worker forever. php-cgi has
     /// no such setting: when this is set, the bootstrap kills the worker itself as soon as
-    /// it gives up on the request (`Fpm::worker_stopper`).
+    /// it gives up on the request (`Pool::stop_worker`).
     pub terminate_after: Option<std::time::Duration>,
 }
 
