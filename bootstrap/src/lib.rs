@@ -41,6 +41,8 @@
 //! - [`fpm`]: supervises PHP's FastCGI server, php-fpm or php-cgi ([`fpm::Backend`]):
 //!   finds it, configures it, starts it, restarts it when it dies, drains its logs, stops it,
 //!   and kills the php-cgi worker of a request that timed out ([`fpm::Pool::stop_worker`]).
+//! - [`php`]: PHP started the same way in every mode: the session service, php-fpm with
+//!   its ini, the client.
 //! - [`error_page`]: nginx's pages and status lines; [`body`]: the response body type.
 //! - [`sessions`]: PHP sessions in DynamoDB (`LAMPHP_SESSION_TABLE`): a Unix socket the
 //!   PHP session handler prepended to every script talks to, locks with a lease.
@@ -63,6 +65,7 @@ pub mod lambda;
 pub mod local;
 pub mod logging;
 pub mod origin;
+pub mod php;
 pub mod release;
 pub mod request;
 pub mod router;

@@ -7,11 +7,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use lamphp::app::{App, Settings};
 use lamphp::docroot::FsDocroot;
-use lamphp::fastcgi::Client;
-use lamphp::fpm::{Backend, Fpm, FpmConfig};
+use lamphp::fpm::{Backend, FpmConfig};
 use lamphp::lambda::LambdaSettings;
 use lamphp::local::{LocalSettings, LocalSite};
 use lamphp::origin::TrustedProxies;
+use lamphp::php::Php;
 use lamphp::sessions::SessionSettings;
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -290,19 +290,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // We answer 504 at the timeout; php-fpm stops the script a moment later.
     let terminate_after = Some(Duration::from_secs(args.php.timeout + 1));
-    let mut config = args.php.fpm(2 * cores, terminate_after);
+    let config = args.php.fpm(2 * cores, terminate_after);
+    let workers = config.children;
     // A lock's lease outlasts the script: php-fpm stops it a second after the timeout.
     let lease = Duration::from_secs(args.php.timeout + 2);
-    if let Some(sessions) = args.php.sessions(lease)? {
-        let started = lamphp::sessions::start(sessions, &config.runtime_dir).await?;
-        config.ini.extend(started.ini());
-    }
-    let workers = config.children;
-    let fpm = Fpm::start(config).await?;
-    let php = Client::new(fpm.pool());
+    let Php { fpm, client, .. } = Php::start(config, args.php.sessions(lease)?).await?;
     let app = Arc::new(App::new(
         FsDocroot::new(root.clone()),
-        php,
+        client,
         args.php.settings(),
     ));
     tracing::info!(

@@ -17,8 +17,8 @@ pub mod shrink;
 
 use crate::app::{App, Settings};
 use crate::docroot::FsDocroot;
-use crate::fastcgi::Client;
-use crate::fpm::{Fpm, FpmConfig};
+use crate::fpm::FpmConfig;
+use crate::php::Php;
 use crate::release::Releases;
 use anyhow::{anyhow, bail, Context, Result};
 use invocation::Invoker;
@@ -62,20 +62,14 @@ pub async fn run(settings: LambdaSettings) -> Result<()> {
 }
 
 async fn init(settings: LambdaSettings) -> Result<Invoker> {
-    // The session service first: php-fpm's pool config loads its PHP handler.
-    let mut fpm_config = settings.fpm.clone();
-    let session_deadline = match &settings.sessions {
-        Some(sessions) => {
-            let started = crate::sessions::start(sessions.clone(), &fpm_config.runtime_dir).await?;
-            fpm_config.ini.extend(started.ini());
-            Some(started.deadline)
-        }
-        None => None,
-    };
     // php-fpm's start-up is most of a cold start; the checks below run meanwhile.
-    let fpm = tokio::spawn(Fpm::start(fpm_config));
+    let php = tokio::spawn(Php::start(settings.fpm.clone(), settings.sessions.clone()));
     let checked = check(&settings).await;
-    let fpm = fpm.await.context("starting php-fpm")??;
+    let Php {
+        fpm,
+        client,
+        session_deadline,
+    } = php.await.context("starting php-fpm")??;
     let (docroot, offload) = match checked {
         Ok(checked) => checked,
         Err(e) => {
@@ -83,8 +77,8 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
             return Err(e);
         }
     };
-    let php = Client::new(fpm.pool());
-    let app = docroot.map(|docroot| App::new(FsDocroot::new(docroot), php, settings.core.clone()));
+    let app =
+        docroot.map(|docroot| App::new(FsDocroot::new(docroot), client, settings.core.clone()));
     let env = config::SiteEnv::from_env();
     Ok(Invoker {
         app,
