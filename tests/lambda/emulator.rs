@@ -6,18 +6,18 @@
 //! through its Invoke endpoint. Everything started is killed when dropped.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+use support::{free_port, Log};
 
 /// The emulator and the runtimes polling it.
 pub struct Watch {
     pub port: u16,
-    pub log: Arc<Mutex<String>>,
+    pub log: Log,
     emulator: Child,
     runtimes: Vec<Child>,
 }
@@ -34,12 +34,8 @@ impl Watch {
                 .is_ok_and(|s| s.success()),
             "cargo lambda is missing: pip install cargo-lambda (or run `make test`)"
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = Arc::new(Mutex::new(String::new()));
+        let port = free_port();
+        let log = Log::default();
         let mut watch = Command::new("cargo")
             .args([
                 "lambda",
@@ -55,7 +51,7 @@ impl Watch {
             .stderr(Stdio::piped())
             .spawn()
             .expect("starting cargo lambda watch");
-        capture(watch.stderr.take().unwrap(), log.clone());
+        log.capture(watch.stderr.take().unwrap());
         let watch = Watch {
             port,
             log,
@@ -104,13 +100,12 @@ impl Watch {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
-        capture(runtime.stdout.take().unwrap(), self.log.clone());
-        capture(runtime.stderr.take().unwrap(), self.log.clone());
+        self.log.capture_child(&mut runtime);
         self.runtimes.push(runtime);
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.text()
     }
 
     /// Invoke the function with `event`: (status, body).
@@ -157,15 +152,4 @@ fn post(port: u16, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
     stream.read_to_end(&mut raw)?;
     let response = crate::http::parse(&raw).map_err(std::io::Error::other)?;
     Ok((response.status, response.body))
-}
-
-/// Append `stream`'s lines to `log` as they come.
-pub fn capture(stream: impl Read + Send + 'static, log: Arc<Mutex<String>>) {
-    thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let mut log = log.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
 }

@@ -3,7 +3,8 @@
 //! its invoke endpoint.
 
 use crate::emulator::Watch;
-use crate::server::{docroot, unique};
+use crate::server::docroot;
+use support::unique;
 
 fn alb_event(path: &str, query: &[(&str, &[&str])], headers: &[(&str, &[&str])]) -> Vec<u8> {
     alb_request("GET", path, query, headers)

@@ -6,9 +6,10 @@
 use super::{layer, run, spawn_logged, Layer};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
+use support::{free_port, Log};
 
 /// The image's root file system and the process its config starts.
 pub struct Image {
@@ -123,8 +124,8 @@ fn the_image_serves_http_as_ecs_runs_it() {
     let image = rootfs(layer);
     assert_eq!(image.args, ["/opt/bootstrap", "container", "serve"]);
     assert_eq!(image.cwd, "/var/task");
-    let port = super::free_port();
-    let log = Arc::new(Mutex::new(String::new()));
+    let port = free_port();
+    let log = Log::default();
     let listen = format!("127.0.0.1:{port}");
     let listen = [("LAMPHP_LISTEN", listen.as_str())];
     let _server = spawn_logged(image.command(&listen), &log);
@@ -134,7 +135,7 @@ fn the_image_serves_http_as_ecs_runs_it() {
         match super::http::exchange(port, request) {
             Ok(response) if response.status == 200 => break response,
             other if start.elapsed() > Duration::from_secs(60) => {
-                panic!("no page: {other:?}\n{}", log.lock().unwrap())
+                panic!("no page: {other:?}\n{}", log.text())
             }
             _ => thread::sleep(Duration::from_millis(200)),
         }

@@ -19,14 +19,15 @@ mod emulator;
 mod http;
 mod image;
 
-use emulator::{capture, Watch};
+use emulator::Watch;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
+use support::{Killed, Log};
 
 /// The layer under test, built once per test binary.
 struct Layer {
@@ -93,15 +94,6 @@ fn run(command: &mut Command) -> Output {
 
 fn stdout(command: &mut Command) -> String {
     String::from_utf8_lossy(&run(command).stdout).into_owned()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The layer `LAMPHP_LAYER` names, built and unpacked once, its roots only ever mounted
@@ -489,7 +481,7 @@ fn the_layer_serves_a_site_under_the_runtime_api_emulator() {
 /// `page` (the site's index.php) was run by the layer's PHP with the layer's ini, its
 /// extensions, time zones, iconv modules and CA bundle, and the site's conf.d; PHP's
 /// error_log() reached the bootstrap's log; no library path leaks into what scripts run.
-fn assert_served_by_the_layer(layer: &Layer, page: &serde_json::Value, log: &Mutex<String>) {
+fn assert_served_by_the_layer(layer: &Layer, page: &serde_json::Value, log: &Log) {
     assert!(
         page["version"]
             .as_str()
@@ -507,15 +499,11 @@ fn assert_served_by_the_layer(layer: &Layer, page: &serde_json::Value, log: &Mut
     );
     assert_eq!(page["memory_limit"], "99M", "the site's conf.d comes last");
     let start = Instant::now();
-    while !log
-        .lock()
-        .unwrap()
-        .contains("lamphp layer test: logged from PHP")
-    {
+    while !log.text().contains("lamphp layer test: logged from PHP") {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "error_log() did not reach the bootstrap's log:\n{}",
-            log.lock().unwrap()
+            log.text()
         );
         thread::sleep(Duration::from_millis(50));
     }
@@ -674,23 +662,14 @@ fn the_manifest_names_every_package_the_layer_holds() {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `command` with its output appended to `log`; killed when dropped.
-fn spawn_logged(mut command: Command, log: &Arc<Mutex<String>>) -> Killed {
+fn spawn_logged(mut command: Command, log: &Log) -> Killed {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
-    capture(child.stdout.take().unwrap(), log.clone());
-    capture(child.stderr.take().unwrap(), log.clone());
+    log.capture_child(&mut child);
     Killed(child)
 }
 

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 mod container;
 mod moto;
-use moto::{free_port, Moto};
+use moto::Moto;
+use support::free_port;
 
 /// What the environment would give on Lambda, given explicitly.
 fn config(endpoint: &str) -> aws::Config {

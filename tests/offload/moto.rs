@@ -4,10 +4,11 @@
 //! moto's server mode (PyPI's `moto[server]`) on a free loopback port: an S3-compatible
 //! server for the tests (S3, and DynamoDB for the sessions tests), killed when dropped.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+use support::free_port;
 use tempfile::NamedTempFile;
 
 const INSTALL: &str = "moto's S3 server is needed: pip install 'moto[server]' (or run `make test`)";
@@ -94,9 +95,4 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    listener.local_addr().expect("reading its address").port()
 }

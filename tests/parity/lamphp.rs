@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::reference::{free_port, run_with_retries, wait_for_port, SHUTDOWN, STARTUP};
+use crate::reference::{run_with_retries, SHUTDOWN, STARTUP};
+use support::{free_port, wait_for_port};
 
 /// What `bootstrap local` logs on stderr once it accepts connections, before the port.
 const LOCAL_READY: &str = "ALB emulator on http://127.0.0.1:";
@@ -32,7 +33,7 @@ impl Lamphp {
             let args = [&["serve", "--listen", &listen, "--workers", "2"], extra].concat();
             let mut server = Lamphp::spawn(root, &args)?;
             server.port = port;
-            let started = wait_for_port(port, || server.alive());
+            let started = wait_for_port(port, STARTUP, || server.alive());
             started.map_err(|e| format!("{e}; its stderr:\n{}", server.log("stderr")))?;
             Ok(server)
         })

@@ -4,12 +4,12 @@
 //! checks against the reference too.
 
 use std::fs;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use support::{free_port, wait_for_port};
 use tempfile::TempDir;
 
 /// How long a server may take to accept its first connection.
@@ -37,30 +37,6 @@ pub fn require_reference_programs() {
         found("nginx") && (found("php-fpm8.2") || found("php-fpm")),
         "the parity suite needs the reference oracle's programs: apt-get install nginx php8.2-fpm"
     );
-}
-
-/// A port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// Waits until `port` accepts a connection; `alive` reports why the server is gone.
-pub fn wait_for_port(
-    port: u16,
-    mut alive: impl FnMut() -> Result<(), String>,
-) -> Result<(), String> {
-    let deadline = Instant::now() + STARTUP;
-    while Instant::now() < deadline {
-        alive()?;
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        sleep(Duration::from_millis(50));
-    }
-    Err(format!(
-        "nothing accepted connections on port {port} within {STARTUP:?}"
-    ))
 }
 
 pub fn run_with_retries<T>(what: &str, mut start: impl FnMut() -> Result<T, String>) -> T {
@@ -150,7 +126,7 @@ impl Reference {
             ));
         }
         for port in [reference.direct_port, reference.alb_port] {
-            wait_for_port(port, || Ok(()))?;
+            wait_for_port(port, STARTUP, || Ok(()))?;
         }
         Ok(reference)
     }

@@ -5,9 +5,10 @@
 mod http;
 mod server;
 
-use server::{alive, Server};
+use server::Server;
 use std::thread;
 use std::time::{Duration, Instant};
+use support::alive;
 
 #[test]
 fn recycled_workers_fail_no_request() {

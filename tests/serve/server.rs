@@ -4,17 +4,16 @@
 //! A `bootstrap serve` process for one test: started on a free port, its log captured,
 //! killed when dropped (and its php-fpm with it, through PR_SET_PDEATHSIG).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+use support::{children, unique, Log};
 
 pub struct Server {
     pub child: Child,
     pub port: u16,
-    log: Arc<Mutex<String>>,
+    log: Log,
     runtime_dir: PathBuf,
 }
 
@@ -112,9 +111,8 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawning bootstrap");
-        let log = Arc::new(Mutex::new(String::new()));
-        capture(child.stdout.take().unwrap(), log.clone());
-        capture(child.stderr.take().unwrap(), log.clone());
+        let log = Log::default();
+        log.capture_child(&mut child);
         let mut server = Server {
             child,
             port: 0,
@@ -154,7 +152,7 @@ impl Server {
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.text()
     }
 
     /// GET `path`, returning (status, body).
@@ -207,42 +205,4 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.runtime_dir);
     }
-}
-
-/// Append `stream`'s lines to `log` as they come.
-fn capture(stream: impl std::io::Read + Send + 'static, log: Arc<Mutex<String>>) {
-    thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let mut log = log.lock().unwrap();
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-}
-
-pub fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-/// Every thread's `children` list: any of a process's threads may have spawned a child.
-fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
-        .flat_map(|c| {
-            c.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-pub fn alive(pid: u32) -> bool {
-    // A zombie still has a /proc entry; only count running processes.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
 }

@@ -2,7 +2,6 @@
 //! `mariadbd` on a Unix socket and a free 127.0.0.1 port, stopped (and its files gone)
 //! when dropped. No system service is touched.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -58,10 +57,7 @@ impl MariaDb {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = {
-            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
+        let port = support::free_port();
         let log = dir.path().join("mariadbd.log");
         let child = Command::new(server)
             .arg("--no-defaults")
