@@ -455,16 +455,21 @@ fn dynamodb_lost_between_read_and_write_leaves_the_stored_session_as_it_was() {
     assert_eq!(item(&moto, &key)["data"]["S"], "n|i:2;");
 }
 
-/// DynamoDB took the lock but its answer was lost: the retry finds the request's own lock
-/// and takes it as held, rather than waiting for itself until the lock-wait limit.
-#[test]
-fn a_lock_whose_answer_was_lost_is_taken_as_ours_on_the_retry() {
+/// moto behind a [`Dropper`], a site on it, and a session whose counter is at 1.
+fn counted_once_through_a_dropper() -> (Moto, Dropper, Site, String) {
     let moto = Moto::start_serialized();
     create_table(&moto);
     let dropper = Dropper::start(moto.port);
     let a = Site::start(&format!("http://127.0.0.1:{}", dropper.port), &[], &[]);
     let (_, sid) = a.ok("/counter.php", None);
-    let sid = sid.unwrap();
+    (moto, dropper, a, sid.expect("a session cookie"))
+}
+
+/// DynamoDB took the lock but its answer was lost: the retry finds the request's own lock
+/// and takes it as held, rather than waiting for itself until the lock-wait limit.
+#[test]
+fn a_lock_whose_answer_was_lost_is_taken_as_ours_on_the_retry() {
+    let (moto, dropper, a, sid) = counted_once_through_a_dropper();
     dropper.drop_next_answer_to("SET lock_owner = :me");
     let started = Instant::now();
     assert_eq!(a.ok("/counter.php", Some(&sid)).0, "2");
@@ -485,12 +490,7 @@ fn a_lock_whose_answer_was_lost_is_taken_as_ours_on_the_retry() {
 /// one stored instead of reporting it lost.
 #[test]
 fn a_write_whose_answer_was_lost_is_known_to_be_stored_on_the_retry() {
-    let moto = Moto::start_serialized();
-    create_table(&moto);
-    let dropper = Dropper::start(moto.port);
-    let a = Site::start(&format!("http://127.0.0.1:{}", dropper.port), &[], &[]);
-    let (_, sid) = a.ok("/counter.php", None);
-    let sid = sid.unwrap();
+    let (moto, dropper, a, sid) = counted_once_through_a_dropper();
     dropper.drop_next_answer_to("SET #d = :data");
     assert_eq!(a.ok("/counter.php", Some(&sid)).0, "2");
     assert_eq!(dropper.dropped(), 1, "no answer was lost");
