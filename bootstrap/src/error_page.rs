@@ -120,7 +120,21 @@ fn page(status: StatusCode, page: String) -> Response<Body> {
     *res.status_mut() = status;
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    res.extensions_mut().insert(Generated);
     res
+}
+
+/// Marks a response as one of these pages, not PHP's.
+#[derive(Debug, Clone, Copy)]
+pub struct Generated;
+
+/// Whether nginx closes the connection after its own page with `status`, as it does for
+/// the requests it could not or would not read to their end (`ngx_http_special_response_handler`
+/// turns keep-alive off for 400, 413, 414, 500 and 501): whatever follows on the
+/// connection cannot be trusted to be a request.
+pub fn ends_connection<B>(res: &Response<B>) -> bool {
+    res.extensions().get::<Generated>().is_some()
+        && matches!(res.status().as_u16(), 400 | 413 | 414 | 500 | 501)
 }
 
 #[cfg(test)]
@@ -135,6 +149,33 @@ mod tests {
             html(StatusCode::NOT_FOUND),
             nginx.replace("nginx/1.22.1", SIGNATURE)
         );
+    }
+
+    #[test]
+    fn nginx_closes_after_its_own_refusals_only() {
+        let table = [
+            (400, true),
+            (413, true),
+            (414, true),
+            (500, true),
+            (501, true),
+        ];
+        let others = [
+            (404, false),
+            (405, false),
+            (502, false),
+            (504, false),
+            (301, false),
+        ];
+        for (code, want) in table.into_iter().chain(others) {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert_eq!(ends_connection(&response(status)), want, "{code}");
+            let mut php = Response::new(());
+            *php.status_mut() = status;
+            assert!(!ends_connection(&php), "PHP's own {code}");
+        }
+        assert!(ends_connection(&Refusal::UriTooLong.response()));
+        assert!(ends_connection(&Refusal::HeaderTooLarge.response()));
     }
 
     #[test]

@@ -60,7 +60,8 @@ impl Host {
     }
 }
 
-/// A request nginx would refuse with 400 before running anything.
+/// A request nginx would refuse before running anything: with 400, or 501 for a transfer
+/// coding it does not implement.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum BadRequest {
     #[error("request target is not a path")]
@@ -77,6 +78,19 @@ pub enum BadRequest {
     DuplicateLength,
     #[error("both Content-Length and Transfer-Encoding")]
     LengthAndChunked,
+    /// nginx implements `chunked` alone (a list such as `identity, chunked`, which hyper
+    /// would take, is a classic way to make two servers disagree about a body).
+    #[error("unsupported Transfer-Encoding {0:?}")]
+    TransferCoding(String),
+}
+
+impl BadRequest {
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            BadRequest::TransferCoding(_) => http::StatusCode::NOT_IMPLEMENTED,
+            _ => http::StatusCode::BAD_REQUEST,
+        }
+    }
 }
 
 impl Head {
@@ -105,6 +119,14 @@ impl Head {
             }
             1 => {}
             _ => return Err(BadRequest::DuplicateLength),
+        }
+        let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
+        if let Some(coding) = codings.next() {
+            if !coding.as_bytes().eq_ignore_ascii_case(b"chunked") || codings.next().is_some() {
+                let all = headers.get_all(header::TRANSFER_ENCODING).iter();
+                let all: Vec<_> = all.map(|v| String::from_utf8_lossy(v.as_bytes())).collect();
+                return Err(BadRequest::TransferCoding(all.join(", ")));
+            }
         }
         let (authority, path_and_query) = split_absolute_form(target)?;
         let (path, query) = match path_and_query.iter().position(|&b| b == b'?') {
@@ -275,22 +297,42 @@ mod tests {
         for (target, version, hosts) in table {
             assert!(head(target, *version, hosts).is_err(), "{target} {hosts:?}");
         }
-        for framing in [
-            &[("content-length", "1"), ("content-length", "1")][..],
-            &[("content-length", "1"), ("transfer-encoding", "chunked")],
-        ] {
+        type Headers = &'static [(&'static str, &'static str)];
+        let framings: [(Headers, Result<(), u16>); 7] = [
+            (
+                &[("content-length", "1"), ("content-length", "1")],
+                Err(400),
+            ),
+            (
+                &[("content-length", "1"), ("transfer-encoding", "chunked")],
+                Err(400),
+            ),
+            (&[("transfer-encoding", "chunked")], Ok(())),
+            (&[("transfer-encoding", "Chunked")], Ok(())),
+            (&[("transfer-encoding", "identity, chunked")], Err(501)),
+            (&[("transfer-encoding", "gzip")], Err(501)),
+            (
+                &[
+                    ("transfer-encoding", "chunked"),
+                    ("transfer-encoding", "chunked"),
+                ],
+                Err(501),
+            ),
+        ];
+        for (framing, want) in framings {
             let mut headers = HeaderMap::from_iter([(header::HOST, HeaderValue::from_static("h"))]);
             for (k, v) in framing {
                 headers.append(*k, HeaderValue::from_static(v));
             }
-            assert!(Head::new(
+            let got = Head::new(
                 Method::POST,
                 b"/",
                 Version::HTTP_11,
                 headers,
-                Origin::default()
-            )
-            .is_err());
+                Origin::default(),
+            );
+            let got = got.map(drop).map_err(|e| e.status().as_u16());
+            assert_eq!(got, want, "{framing:?}");
         }
         let lower = Method::from_bytes(b"get").unwrap();
         let headers = HeaderMap::from_iter([(header::HOST, HeaderValue::from_static("h"))]);

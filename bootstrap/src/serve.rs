@@ -10,7 +10,7 @@ use crate::body::Body;
 use crate::error_page::{self, Refusal};
 use crate::origin::TrustedProxies;
 use crate::request::{Head, Request};
-use http::StatusCode;
+use http::HeaderValue;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -68,6 +68,10 @@ pub async fn run(
                     Err(bad) => *bad,
                 };
                 error_page::set_reason(&mut res);
+                if error_page::ends_connection(&res) {
+                    res.headers_mut()
+                        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 Ok::<_, Infallible>(res)
             }
         });
@@ -139,8 +143,8 @@ fn request(
     ) {
         Ok(head) => head,
         Err(e) => {
-            tracing::info!(request = %id, "400 from {peer}: {e}");
-            return Err(Box::new(error_page::response(StatusCode::BAD_REQUEST)));
+            tracing::info!(request = %id, "{} from {peer}: {e}", e.status().as_u16());
+            return Err(Box::new(error_page::response(e.status())));
         }
     };
     let body = body.map_err(Into::into).boxed_unsync();
