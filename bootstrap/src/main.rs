@@ -97,6 +97,14 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     trust_proxy: Vec<ipnet::IpNet>,
+    /// Seconds a request's head may take to arrive, idle kept-alive time included
+    /// (nginx's client_header_timeout).
+    #[arg(
+        long = "header-timeout",
+        env = "LAMPHP_HEADER_TIMEOUT",
+        default_value_t = 60
+    )]
+    header_timeout: u64,
 }
 
 #[derive(clap::Args)]
@@ -195,6 +203,7 @@ impl PhpArgs {
 
 fn main() -> Result<()> {
     tune_malloc();
+    raise_fd_limit();
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let mut args: Vec<_> = std::env::args_os().collect();
     if args.len() == 1 && on_lambda {
@@ -261,6 +270,24 @@ fn tune_malloc() {
     }
 }
 
+/// Every connection is a file descriptor, and the soft limit (often 1024, as in ECS's
+/// default) would refuse connections long before memory runs out: take the hard limit,
+/// as Go's runtime does for every program.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: get/setrlimit on a struct we own; failure leaves the limit as it was.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 fn lambda_settings(args: &LambdaArgs) -> Result<LambdaSettings> {
     Ok(LambdaSettings {
         // One worker: Lambda sends a sandbox one request at a time. A stuck one is
@@ -307,7 +334,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         args.php.php_backend.name(),
     );
     let trusted = TrustedProxies::new(args.trust_proxy);
-    lamphp::serve::run(app, listener, trusted, lamphp::signals::shutdown()).await;
+    let options = lamphp::serve::Options {
+        trusted,
+        header_timeout: Duration::from_secs(args.header_timeout),
+    };
+    lamphp::serve::run(app, listener, options, lamphp::signals::shutdown()).await;
     fpm.shutdown().await;
     Ok(())
 }

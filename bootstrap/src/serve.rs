@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,15 +28,27 @@ use tokio::net::TcpListener;
 /// How long in-flight requests may run on after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// How connections are treated.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Peers whose X-Forwarded-* headers are believed.
+    pub trusted: TrustedProxies,
+    /// How long a request's head may take to arrive, counted from when the connection is
+    /// ready for it (so it also ends an idle kept-alive connection): nginx's
+    /// `client_header_timeout`, 60 s. A client that trickles its head (slowloris) cannot
+    /// hold a connection longer.
+    pub header_timeout: Duration,
+}
+
 /// Serve `app` on `listener` until `shutdown` resolves.
 pub async fn run(
     app: Arc<App>,
     listener: TcpListener,
-    trusted: TrustedProxies,
+    options: Options,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
-    let trusted = Arc::new(trusted);
+    let trusted = Arc::new(options.trusted);
     let ids = Arc::new(AtomicU64::new(0));
     tokio::pin!(shutdown);
     loop {
@@ -76,6 +88,8 @@ pub async fn run(
             }
         });
         let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(options.header_timeout)
             .keep_alive(true)
             // nginx has no count limit, only 4 buffers of 8 KiB for all header lines.
             .max_headers(1000)
