@@ -1,8 +1,11 @@
 //! Faults, and that nothing is lost to them: each case breaks something real under a running
 //! `bootstrap` and checks every answer given meanwhile and that serving goes on afterwards.
 
+#[path = "../lambda/emulator.rs"]
+mod emulator;
 #[path = "../parity/http.rs"]
 mod http;
+mod releases;
 #[path = "../serve/server.rs"]
 mod server;
 

@@ -82,14 +82,26 @@ impl Watch {
         exe: &Path,
         env: impl IntoIterator<Item = (K, V)>,
     ) {
-        let mut runtime = Command::new(exe);
-        runtime
+        let mut runtime = self.command(exe);
+        runtime.envs(env);
+        self.spawn(runtime);
+    }
+
+    /// `program` with the environment Lambda gives a sandbox, to [`Watch::spawn`] (a
+    /// `bootstrap`, or a sandbox around one).
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command
             .env("AWS_LAMBDA_RUNTIME_API", self.api())
             .env("AWS_LAMBDA_FUNCTION_NAME", "_")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .envs(env);
-        self.spawn(runtime);
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
+        command
+    }
+
+    /// The pids of the runtimes started, in order.
+    pub fn runtime_pids(&self) -> Vec<u32> {
+        self.runtimes.iter().map(Child::id).collect()
     }
 
     /// Start `command` as a runtime polling this emulator (its environment is the

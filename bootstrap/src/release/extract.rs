@@ -14,7 +14,7 @@
 //! after any copy.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use thiserror::Error;
@@ -34,8 +34,39 @@ pub enum ExtractError {
     Unsafe { path: String, why: &'static str },
     #[error("reading the bundle (not a .tar.gz, or cut short?): {0}")]
     Read(io::Error),
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}: {source}{}", full_hint(source))]
     Write { path: PathBuf, source: io::Error },
+}
+
+/// What to do about a full file system, the one write error a user can fix from here.
+fn full_hint(err: &io::Error) -> &'static str {
+    match err.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => {
+            " (the releases directory is full: `lamphp prune` deletes the releases no version uses)"
+        }
+        _ => "",
+    }
+}
+
+/// Copies an entry's data; `io::copy` would not say whether reading the bundle or writing
+/// the file failed, and only the second can be a full disk.
+fn copy_entry(
+    entry: &mut impl Read,
+    file: &mut File,
+    write: impl Fn(io::Error) -> ExtractError,
+) -> Result<u64, ExtractError> {
+    let mut buf = vec![0; 64 * 1024];
+    let mut total = 0;
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ExtractError::Read(e)),
+        };
+        file.write_all(&buf[..n]).map_err(&write)?;
+        total += n as u64;
+    }
 }
 
 /// Extract the tar stream `tar` under `into`, which exists and is empty.
@@ -85,7 +116,7 @@ pub fn extract(tar: impl Read, into: &Path) -> Result<Totals, ExtractError> {
                     io::ErrorKind::AlreadyExists => unsafe_entry("the same path twice"),
                     _ => write(e),
                 })?;
-            totals.bytes += io::copy(&mut entry, &mut file).map_err(ExtractError::Read)?;
+            totals.bytes += copy_entry(&mut entry, &mut file, write)?;
             file.set_permissions(fs::Permissions::from_mode(mode))
                 .map_err(write)?;
             file.sync_all().map_err(write)?;
