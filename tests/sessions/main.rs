@@ -329,10 +329,12 @@ fn a_lock_left_by_a_killed_instance_lapses_at_its_lease() {
 }
 
 /// A TCP proxy in front of moto that the test can cut: new connections are refused
-/// and open ones dropped, as if DynamoDB were unreachable.
+/// and open ones dropped, as if DynamoDB were unreachable; or, stalled, taken and never
+/// answered, as if it were overloaded or a network path were black-holing packets.
 struct Proxy {
     port: u16,
     down: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -341,13 +343,18 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(AtomicBool::new(false));
+        let stalled = Arc::new(AtomicBool::new(false));
         let open = Arc::new(Mutex::new(Vec::new()));
-        let (down2, open2) = (down.clone(), open.clone());
+        let (down2, stalled2, open2) = (down.clone(), stalled.clone(), open.clone());
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
                 if down2.load(Ordering::SeqCst) {
                     drop(client);
+                    continue;
+                }
+                if stalled2.load(Ordering::SeqCst) {
+                    open2.lock().unwrap().push(client);
                     continue;
                 }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
@@ -367,7 +374,21 @@ impl Proxy {
                 }
             }
         });
-        Proxy { port, down, open }
+        Proxy {
+            port,
+            down,
+            stalled,
+            open,
+        }
+    }
+
+    /// Stalls DynamoDB: connections open now are dropped (their calls fail, and the
+    /// client connects again), new ones are taken and never answered.
+    fn set_stalled(&self, stalled: bool) {
+        self.stalled.store(stalled, Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
     }
 
     fn set_down(&self, down: bool) {
@@ -416,6 +437,42 @@ fn dynamodb_unreachable_is_a_clear_503_and_nothing_is_overwritten() {
 
     proxy.set_down(false);
     assert_eq!(a.ok("/counter.php", Some(&sid)).0, "4");
+}
+
+/// A DynamoDB that takes connections and never answers: each attempt times out (2 s, three
+/// attempts within 5 s), and the request gets a 503 with Retry-After well within the
+/// lock-wait bound (10 s), never a hang; nothing stored changes.
+#[test]
+fn a_stalled_dynamodb_is_a_503_with_retry_after_within_the_lock_wait() {
+    let moto = Moto::start();
+    create_table(&moto);
+    let proxy = Proxy::start(moto.port);
+    let a = Site::start(&format!("http://127.0.0.1:{}", proxy.port), &[], &[]);
+    let (_, sid) = a.ok("/counter.php", None);
+    let sid = sid.unwrap();
+    let key = format!("PHPSESSID_{sid}");
+    let stored = item(&moto, &key);
+    proxy.set_stalled(true);
+    let started = Instant::now();
+    let request = format!(
+        "GET /counter.php HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\nConnection: close\r\n\r\n"
+    );
+    let res = http::exchange(a.port, request.as_bytes()).expect("an answer");
+    let took = started.elapsed();
+    assert_eq!(res.status, 503, "{}", String::from_utf8_lossy(&res.body));
+    assert_eq!(res.header("retry-after"), Some(&b"1"[..]));
+    assert!(
+        String::from_utf8_lossy(&res.body).contains("no answer within"),
+        "{}",
+        String::from_utf8_lossy(&res.body)
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        "the 503 took {took:?}"
+    );
+    proxy.set_stalled(false);
+    assert_eq!(item(&moto, &key), stored, "the stored session changed");
+    assert_eq!(a.ok("/counter.php", Some(&sid)).0, "2");
 }
 
 #[test]
