@@ -117,6 +117,35 @@ fn a_php_master_killed_under_load_fails_no_request_in_lambda_mode() {
     assert!(ok > 50, "only {ok} requests in the run");
 }
 
+/// A worker killed under load fails the one request it was running, with a 502 and a log
+/// line, and nothing else: its master starts another.
+#[test]
+fn a_php_worker_killed_under_load_fails_only_its_own_request() {
+    let s = Server::start(&["--workers", "2"]);
+    let stop = AtomicBool::new(false);
+    let (failed, ok) = thread::scope(|scope| {
+        let load = scope.spawn(|| load(&s, 4, &stop));
+        thread::sleep(Duration::from_millis(500));
+        let master = s.fpm_master().expect("PHP runs");
+        let worker = *support::children(master).first().expect("a worker");
+        unsafe { libc::kill(worker as i32, libc::SIGKILL) };
+        thread::sleep(Duration::from_millis(700));
+        stop.store(true, Ordering::SeqCst);
+        load.join().unwrap()
+    });
+    eprintln!("a worker killed under load: {}", summary(&failed, ok));
+    assert!(
+        failed.iter().all(|&status| status == 502),
+        "{}",
+        summary(&failed, ok)
+    );
+    assert!(failed.len() <= 1, "{}\n{}", summary(&failed, ok), s.log());
+    assert!(ok > 100, "only {ok} requests in the run");
+    if !failed.is_empty() {
+        assert!(s.log().contains("502 for /hello.php"), "{}", s.log());
+    }
+}
+
 /// PHP's binary, behind a wrapper that fails while `broken` exists.
 struct Breakable {
     dir: PathBuf,
