@@ -30,7 +30,7 @@ RUST_TARGET = $(if $(filter arm64,$(1)),aarch64,x86_64)-unknown-linux-gnu
 # The layers `make test` does not run (it runs 8.4 for this machine's architecture).
 OTHER_LAYERS := $(filter-out 8.4-$(HOST_ARCH),8.4-x86_64 8.2-x86_64 8.4-arm64 8.2-arm64)
 
-.PHONY: run test test-layers lint bench layer image deps-run deps-test deps-layer
+.PHONY: soak run test test-layers lint bench layer image deps-run deps-test deps-layer
 
 run: deps-run
 	$(CARGO) build --release -p lamphp-bootstrap
@@ -79,6 +79,10 @@ bench: deps-bench
 	benches/run.sh
 	$(CARGO) build --release -p lamphp-bootstrap
 	$(CARGO) bench -p lamphp-bootstrap --bench lambda
+
+# Ten minutes at half capacity, watching memory and descriptors: a benchmark, not a test.
+soak: deps-bench
+	benches/soak.sh
 
 deps-run:
 	@scripts/need.sh $(RUN_PACKAGES)
