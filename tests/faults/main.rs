@@ -117,14 +117,11 @@ fn a_php_master_killed_under_load_fails_no_request_in_lambda_mode() {
     assert!(ok > 50, "only {ok} requests in the run");
 }
 
-/// A worker killed under load fails the one request it was running, with a 502 and a log
-/// line, and nothing else: its master starts another.
-#[test]
-fn a_php_worker_killed_under_load_fails_only_its_own_request() {
-    let s = Server::start(&["--workers", "2"]);
+/// Kills one PHP worker with SIGKILL while `clients` keep requesting; what the load saw.
+fn kill_a_worker_under_load(s: &Server, clients: usize) -> (Vec<u16>, usize) {
     let stop = AtomicBool::new(false);
     let (failed, ok) = thread::scope(|scope| {
-        let load = scope.spawn(|| load(&s, 4, &stop));
+        let load = scope.spawn(|| load(s, clients, &stop));
         thread::sleep(Duration::from_millis(500));
         let master = s.fpm_master().expect("PHP runs");
         let worker = *support::children(master).first().expect("a worker");
@@ -134,16 +131,33 @@ fn a_php_worker_killed_under_load_fails_only_its_own_request() {
         load.join().unwrap()
     });
     eprintln!("a worker killed under load: {}", summary(&failed, ok));
+    // At most the one request it was running, with a 502 and a log line.
     assert!(
         failed.iter().all(|&status| status == 502),
         "{}",
         summary(&failed, ok)
     );
     assert!(failed.len() <= 1, "{}\n{}", summary(&failed, ok), s.log());
-    assert!(ok > 100, "only {ok} requests in the run");
     if !failed.is_empty() {
         assert!(s.log().contains("502 for /hello.php"), "{}", s.log());
     }
+    (failed, ok)
+}
+
+/// A worker killed under load fails the one request it was running, and nothing else: its
+/// master starts another.
+#[test]
+fn a_php_worker_killed_under_load_fails_only_its_own_request_in_serve() {
+    let s = Server::start(&["--workers", "2"]);
+    let (_, ok) = kill_a_worker_under_load(&s, 4);
+    assert!(ok > 100, "only {ok} requests in the run");
+}
+
+#[test]
+fn a_php_worker_killed_under_load_fails_only_its_own_request_in_lambda_mode() {
+    let s = Server::local(&[], &[]);
+    let (_, ok) = kill_a_worker_under_load(&s, 2);
+    assert!(ok > 50, "only {ok} requests in the run");
 }
 
 /// PHP's binary, behind a wrapper that fails while `broken` exists.

@@ -43,9 +43,9 @@ const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// A supervised php-fpm pool.
 #[derive(Debug)]
 pub struct Fpm {
+    /// Holds the state the supervisor publishes, too.
     pool: Pool,
     commands: mpsc::Sender<Restart>,
-    state: Arc<State>,
     supervisor: JoinHandle<()>,
 }
 
@@ -190,13 +190,11 @@ impl Fpm {
             state,
         };
         let master = supervisor.launch().await?;
-        let state = supervisor.state.clone();
         let (commands, inbox) = mpsc::channel(16);
         let supervisor = tokio::spawn(supervisor.run(master, inbox));
         Ok(Fpm {
             pool,
             commands,
-            state,
             supervisor,
         })
     }
@@ -213,7 +211,7 @@ impl Fpm {
 
     /// The running master's pid, `None` while php-fpm is being restarted.
     pub fn pid(&self) -> Option<u32> {
-        Some(self.state.pid.load(Ordering::SeqCst)).filter(|&pid| pid != 0)
+        Some(self.pool.state.pid.load(Ordering::SeqCst)).filter(|&pid| pid != 0)
     }
 
     /// Kills the whole pool at once (for a worker stuck past its deadline) and starts a new
@@ -222,7 +220,7 @@ impl Fpm {
     pub async fn restart(&self) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         let restart = Restart {
-            seen_generation: self.state.generation.load(Ordering::SeqCst),
+            seen_generation: self.pool.generation(),
             reply,
         };
         let stopped = || anyhow!("the PHP supervisor has stopped");

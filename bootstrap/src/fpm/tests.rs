@@ -458,7 +458,7 @@ async fn restart_kills_a_stuck_pool_and_serves_again() {
 async fn restarts_asked_for_together_kill_the_pool_once() {
     let setup = setup(&[HELLO]);
     let fpm = setup.start(setup.config(1)).await;
-    let generation = || fpm.state.generation.load(Ordering::SeqCst);
+    let generation = || fpm.pool.generation();
     let before = generation();
     let (a, b) = tokio::join!(fpm.restart(), fpm.restart());
     a.and(b).expect("both restarts succeed");
