@@ -14,7 +14,8 @@
 //! # Modules, in the order a request meets them
 //!
 //! - [`serve`]: the HTTP/1.1 front door (hyper); turns a connection's requests into
-//!   [`request::Request`]s and writes the responses back, streaming.
+//!   [`request::Request`]s and writes the responses back, streaming; answers the
+//!   [`health`] check itself, and drains on SIGTERM.
 //! - [`lambda`]: the Lambda front door: init ([`lambda::config`], [`lambda::init_error`]),
 //!   the Runtime API loop (`lambda_runtime`), events in and out ([`lambda::event`]), the
 //!   deadline ([`lambda::deadline`]), and the ALB's 1 MB ([`lambda::fit`], with
@@ -61,6 +62,7 @@ pub mod docroot;
 pub mod error_page;
 pub mod fastcgi;
 pub mod fpm;
+pub mod health;
 pub mod lambda;
 pub mod local;
 pub mod logging;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use lamphp::app::{App, Settings};
 use lamphp::docroot::FsDocroot;
 use lamphp::fpm::{Backend, FpmConfig};
+use lamphp::health::Health;
 use lamphp::lambda::LambdaSettings;
 use lamphp::local::{LocalSettings, LocalSite};
 use lamphp::origin::TrustedProxies;
@@ -37,6 +38,9 @@ enum Command {
     Lambda(LambdaArgs),
     /// Emulate an ALB in front of the Lambda loop, locally (no Docker, no AWS).
     Local(LocalArgs),
+    /// Ask a running `serve` for its health check: exit 0 when healthy (a container's
+    /// health check command).
+    Health(HealthArgs),
     /// A container image's entry point: the Runtime API loop in a Lambda sandbox, whatever
     /// follows (Lambda passes the image's CMD); elsewhere (ECS, `docker run`) the command
     /// that follows, `serve` when none does.
@@ -55,6 +59,23 @@ fn container_args(program: OsString, command: Vec<OsString>, on_lambda: bool) ->
         c => c,
     };
     std::iter::once(program).chain(command).collect()
+}
+
+#[derive(clap::Args)]
+struct HealthArgs {
+    /// Where `serve` listens (an unspecified address is asked on loopback).
+    #[arg(long, env = "LAMPHP_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// The health check's path.
+    #[arg(
+        long = "health-path",
+        env = "LAMPHP_HEALTH_PATH",
+        default_value = "/_lamphp/health"
+    )]
+    health_path: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 5)]
+    timeout: u64,
 }
 
 #[derive(clap::Args)]
@@ -105,6 +126,20 @@ struct ServeArgs {
         default_value_t = 60
     )]
     header_timeout: u64,
+    /// Seconds requests in flight may run on after SIGTERM (below ECS's 30 s stop timeout).
+    #[arg(
+        long = "drain-timeout",
+        env = "LAMPHP_DRAIN_TIMEOUT",
+        default_value_t = 25
+    )]
+    drain_timeout: u64,
+    /// The health check's path, answered without PHP (empty: none).
+    #[arg(
+        long = "health-path",
+        env = "LAMPHP_HEALTH_PATH",
+        default_value = "/_lamphp/health"
+    )]
+    health_path: String,
 }
 
 #[derive(clap::Args)]
@@ -217,6 +252,10 @@ fn main() -> Result<()> {
             anyhow::bail!("`container container` runs nothing: name the command to run");
         }
     }
+    if let Command::Health(args) = &cli.command {
+        let timeout = Duration::from_secs(args.timeout);
+        return lamphp::health::probe(args.listen, &args.health_path, timeout);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -253,6 +292,7 @@ fn main() -> Result<()> {
             runtime.block_on(lamphp::local::run(settings, lamphp::signals::shutdown()))
         }
         Command::Container { .. } => unreachable!("replaced by the command it runs"),
+        Command::Health(_) => unreachable!("answered before the runtime starts"),
     }
 }
 
@@ -322,6 +362,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // A lock's lease outlasts the script: php-fpm stops it a second after the timeout.
     let lease = Duration::from_secs(args.php.timeout + 2);
     let Php { fpm, client, .. } = Php::start(config, args.php.sessions(lease)?).await?;
+    let health = Health::new(&args.health_path, fpm.pool());
     let app = Arc::new(App::new(
         FsDocroot::new(root.clone()),
         client,
@@ -337,6 +378,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let options = lamphp::serve::Options {
         trusted,
         header_timeout: Duration::from_secs(args.header_timeout),
+        drain_timeout: Duration::from_secs(args.drain_timeout),
+        health,
     };
     lamphp::serve::run(app, listener, options, lamphp::signals::shutdown()).await;
     fpm.shutdown().await;

@@ -1,13 +1,17 @@
 //! `bootstrap serve`: the HTTP/1.1 front door (the ECS container path, and local use).
 //!
 //! hyper parses HTTP; every request becomes a [`Request`] whose origin depends on whether
-//! the peer is a trusted proxy, and [`App::handle`] answers it. Responses stream. On
-//! shutdown the listener closes, in-flight requests finish (bounded), and the caller
-//! stops php-fpm.
+//! the peer is a trusted proxy, and [`App::handle`] answers it, but the health check
+//! ([`Health`]), which never reaches PHP. Responses stream. On shutdown (ECS sends SIGTERM
+//! after taking the task out of its target group) the health check fails, the listener
+//! closes so new connections are refused, kept-alive connections close after their current
+//! response, requests in flight finish within the drain timeout, and the caller stops
+//! php-fpm.
 
 use crate::app::App;
 use crate::body::Body;
 use crate::error_page::{self, Refusal};
+use crate::health::Health;
 use crate::origin::TrustedProxies;
 use crate::request::{Head, Request};
 use http::HeaderValue;
@@ -25,9 +29,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// How long in-flight requests may run on after a shutdown signal.
-const DRAIN: Duration = Duration::from_secs(10);
-
 /// How connections are treated.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -38,6 +39,10 @@ pub struct Options {
     /// `client_header_timeout`, 60 s. A client that trickles its head (slowloris) cannot
     /// hold a connection longer.
     pub header_timeout: Duration,
+    /// How long requests in flight may run on after the shutdown signal: below ECS's
+    /// 30 s stop timeout, after which it kills the task.
+    pub drain_timeout: Duration,
+    pub health: Option<Arc<Health>>,
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves.
@@ -70,11 +75,17 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let (app, trusted, ids) = (app.clone(), trusted.clone(), ids.clone());
-        let service = service_fn(move |req| {
+        let health = options.health.clone();
+        let service = service_fn(move |req: hyper::Request<Incoming>| {
             let id: Arc<str> = format!("{:x}", ids.fetch_add(1, Ordering::Relaxed)).into();
             let app = app.clone();
+            let check = health.as_ref().filter(|h| h.answers(req.uri().path()));
+            let checked = check.map(|h| h.response());
             let request = request(&trusted, req, peer, local, &id);
             async move {
+                if let Some(res) = checked {
+                    return Ok::<_, Infallible>(res);
+                }
                 let mut res = match request {
                     Ok(request) => app.handle(request, id, app.deadline_from_now()).await,
                     Err(bad) => *bad,
@@ -101,13 +112,17 @@ pub async fn run(
             }
         });
     }
+    if let Some(health) = &options.health {
+        health.drain();
+    }
     drop(listener);
-    tracing::info!("shutting down: waiting up to {DRAIN:?} for requests in flight");
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
+    let drain = options.drain_timeout;
+    tracing::info!("shutting down: waiting up to {drain:?} for requests in flight");
+    if tokio::time::timeout(drain, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("requests still running after {DRAIN:?}; closing them");
+        tracing::warn!("requests still running after {drain:?}; closing them");
     }
 }
 

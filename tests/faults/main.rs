@@ -250,6 +250,11 @@ fn php_that_cannot_come_back_is_a_503_with_the_reason_logged_until_it_can() {
         why.contains("exited (exit status: 1) before it was ready. Its output:\nbroken on purpose by the test"),
         "{why}"
     );
+    // The health check says so, without the reason (it is reachable from outside).
+    assert_eq!(
+        s.get("/_lamphp/health"),
+        (503, b"PHP is not running\n".to_vec())
+    );
     // Static files do not need PHP.
     assert_eq!(s.get("/note.txt").0, 200);
     php.set_broken(false);
@@ -262,6 +267,7 @@ fn php_that_cannot_come_back_is_a_503_with_the_reason_logged_until_it_can() {
         );
         thread::sleep(Duration::from_millis(100));
     }
+    assert_eq!(s.get("/_lamphp/health"), (200, b"ok\n".to_vec()));
 }
 
 /// Sends `request` followed by a well-formed GET on one connection, reads until the server

@@ -151,6 +151,95 @@ fn a_killed_php_fpm_master_is_restarted() {
     }
 }
 
+/// SIGTERM, as ECS sends it after taking the task out of its target group: the health
+/// check fails, new connections are refused, an idle kept-alive connection is closed, a
+/// request in flight finishes with its 200, and the bootstrap exits 0 once it has.
+#[test]
+fn sigterm_drains_a_request_in_flight_and_refuses_new_connections() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let mut s = Server::start(&["--drain-timeout", "10"]);
+    let port = s.port;
+    let mut kept = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    kept.write_all(b"GET /_lamphp/health HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut answer = [0; 512];
+    let n = kept.read(&mut answer).unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200 OK"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    let slow = thread::spawn(move || {
+        let req = b"GET /sleep.php?s=3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        http::exchange(port, req).map(|res| (res.status, res.body))
+    });
+    thread::sleep(Duration::from_millis(500));
+    let signalled = Instant::now();
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
+    thread::sleep(Duration::from_millis(300));
+    let refused = TcpStream::connect(("127.0.0.1", port));
+    assert!(
+        refused.is_err(),
+        "a new connection was taken while draining"
+    );
+    kept.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    assert_eq!(
+        kept.read(&mut answer).unwrap_or(1),
+        0,
+        "the idle kept-alive connection stayed open"
+    );
+    let (status, body) = slow
+        .join()
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!((status, body), (200, b"slept\n".to_vec()), "{}", s.log());
+    let exit = s.child.wait().unwrap();
+    assert!(exit.success(), "bootstrap exited with {exit}:\n{}", s.log());
+    let took = signalled.elapsed();
+    assert!(took < Duration::from_secs(6), "draining took {took:?}");
+}
+
+/// The health check is the front door's: PHP never sees it (even where a script of the
+/// same name exists), a query does not change it, and an empty path turns it off.
+#[test]
+fn the_health_check_is_answered_without_php() {
+    let s = Server::start(&[]);
+    let res = http::exchange(
+        s.port,
+        b"GET /_lamphp/health?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!((res.status, res.body.as_slice()), (200, &b"ok\n"[..]));
+    assert_eq!(res.header("cache-control"), Some(&b"no-store"[..]));
+    let shadowing = Server::start(&["--health-path", "/hello.php"]);
+    assert_eq!(shadowing.get("/hello.php"), (200, b"ok\n".to_vec()));
+    let off = Server::start(&["--health-path", ""]);
+    assert_eq!(off.get("/_lamphp/health").0, 404);
+    assert_eq!(off.get("/hello.php"), (200, b"Hello, world!\n".to_vec()));
+    // `bootstrap health`, a container's health check command, says the same.
+    let probe = |port: u16| {
+        std::process::Command::new(server::bootstrap_exe())
+            .args(["health", "--listen", &format!("0.0.0.0:{port}")])
+            .env_remove("LAMPHP_HEALTH_PATH")
+            .output()
+            .unwrap()
+    };
+    let healthy = probe(s.port);
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    let unhealthy = probe(off.port);
+    assert!(!unhealthy.status.success());
+    let said = String::from_utf8_lossy(&unhealthy.stderr);
+    assert!(
+        said.contains("/_lamphp/health answered \"HTTP/1.1 404 Not Found\""),
+        "{said}"
+    );
+}
+
 #[test]
 fn sigterm_stops_cleanly_with_no_php_fpm_left() {
     let mut s = Server::start(&[]);

@@ -200,7 +200,16 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first, as a container runtime stops it, so that the bootstrap stops all of
+    /// PHP itself: the workers of a master a test killed are no child of anyone the kernel
+    /// would signal, and only the bootstrap's own shutdown ends them. SIGKILL after 5 s.
     fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(5)
+        {
+            thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.runtime_dir);

@@ -150,6 +150,12 @@ impl Client {
     /// generation it was made under; whether it was pooled.
     async fn connection(&self, deadline: Instant) -> Result<(UnixStream, u64, bool), FastCgiError> {
         let current = self.pool.generation();
+        // Connections to a lost master's workers go at once: those workers are killed as
+        // soon as they serve none.
+        self.idle
+            .lock()
+            .expect("pool lock")
+            .retain(|(generation, _)| *generation == current);
         loop {
             let pooled = self.idle.lock().expect("pool lock").pop();
             match pooled {

@@ -26,6 +26,8 @@ const MAX_LINE: u64 = 16 * 1024;
 /// escaped its group could hold the pipes open longer.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 const READY_POLL: Duration = Duration::from_millis(5);
+/// How often a dead master's workers are looked at to see whether they are done.
+const RETIRE_POLL: Duration = Duration::from_millis(100);
 
 /// The last lines php-fpm printed, for error messages.
 #[derive(Clone, Default)]
@@ -228,12 +230,26 @@ impl Master {
     }
 
     /// Leaves the workers of this dead master to finish what they run, then kills what is
-    /// left of its group after `grace`, or when told to end now. Nothing new reaches them:
-    /// the next master binds the socket's path anew.
+    /// left of its group: as soon as none of them serves a connection any more, after
+    /// `grace` at the latest, or when told to end now. Nothing new reaches them: the next
+    /// master binds the socket's path anew, and the client drops its connections to them.
+    /// (Killed early rather than at the grace because nothing else would: their master is
+    /// gone, and no parent-death signal reaches them if the bootstrap dies.)
     pub(super) fn retire(self, grace: Duration) -> Retired {
-        let (now, told) = oneshot::channel();
+        let (now, mut told) = oneshot::channel();
         let task = tokio::spawn(async move {
-            let _ = tokio::time::timeout(grace, told).await;
+            let deadline = tokio::time::Instant::now() + grace;
+            let pgid = self.pgid as u32;
+            loop {
+                tokio::select! {
+                    _ = &mut told => break,
+                    () = tokio::time::sleep_until(deadline) => break,
+                    () = tokio::time::sleep(RETIRE_POLL) => {}
+                }
+                if !super::peer::group_holds_a_connection(pgid).unwrap_or(true) {
+                    break;
+                }
+            }
             self.kill().await;
         });
         Retired { now, task }

@@ -80,6 +80,36 @@ fn peer_inode(inode: u32) -> io::Result<u32> {
     }
 }
 
+/// Whether a process of group `pgid` has a connected Unix socket open: a worker still
+/// serving one of our connections (an idle worker holds only its listening socket).
+/// `/proc/net/unix` gives each socket's state (`St` 03: connected) by inode.
+pub(super) fn group_holds_a_connection(pgid: u32) -> io::Result<bool> {
+    let table = std::fs::read_to_string("/proc/net/unix")?;
+    let connected: std::collections::HashSet<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // Num RefCount Protocol Flags Type St Inode [Path]
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let inode = fields.get(6)?;
+            (fields.get(5) == Some(&"03")).then(|| format!("socket:[{inode}]"))
+        })
+        .collect();
+    for pid in group_members(pgid)? {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path())
+                .is_ok_and(|link| connected.contains(link.to_string_lossy().as_ref()))
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// The processes whose process group is `pgid` (php-fpm's master and php-cgi's parent
 /// lead one that their workers inherit).
 fn group_members(pgid: u32) -> io::Result<Vec<u32>> {
@@ -132,6 +162,13 @@ mod tests {
         assert_eq!(worker_holding_peer_of(&ours, u32::MAX - 1).unwrap(), None);
         drop(theirs);
         assert!(peer_inode(inode(&ours).unwrap()).is_err(), "a closed peer");
+        // Our group still holds `ours`, connected to nothing now, and the listener: no
+        // connection is served any more once `ours` closes too.
+        let pgid = unsafe { libc::getpgrp() } as u32;
+        let (a, b) = UnixStream::pair().unwrap();
+        assert!(group_holds_a_connection(pgid).unwrap());
+        drop((a, b, ours));
+        assert!(!group_holds_a_connection(u32::MAX - 1).unwrap());
     }
 
     #[test]
