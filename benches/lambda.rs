@@ -117,7 +117,7 @@ async fn php_alone(dir: &Path, root: &Path, backend: Backend) -> (Duration, Spre
         fpm.shutdown().await;
     }
     let fpm = Fpm::start(fpm_config(dir, "php", backend)).await.unwrap();
-    let socket = fpm.socket().to_owned();
+    let socket = fpm.pool().socket().to_owned();
     let script = root.join("hello.php");
     let times = tokio::task::spawn_blocking(move || raw_fastcgi(&socket, &script))
         .await

@@ -38,8 +38,8 @@ enum Command {
     Lambda(LambdaArgs),
     /// Emulate an ALB in front of the Lambda loop, locally (no Docker, no AWS).
     Local(LocalArgs),
-    /// Ask a running `serve` for its health check: exit 0 when healthy (a container's
-    /// health check command).
+    /// Ask the `serve` at --listen (on loopback if unspecified) for its health check: exit 0
+    /// when healthy (a container's health check command).
     Health(HealthArgs),
     /// A container image's entry point: the Runtime API loop in a Lambda sandbox, whatever
     /// follows (Lambda passes the image's CMD); elsewhere (ECS, `docker run`) the command
@@ -63,16 +63,9 @@ fn container_args(program: OsString, command: Vec<OsString>, on_lambda: bool) ->
 
 #[derive(clap::Args)]
 struct HealthArgs {
-    /// Where `serve` listens (an unspecified address is asked on loopback).
-    #[arg(long, env = "LAMPHP_LISTEN", default_value = "0.0.0.0:8080")]
-    listen: SocketAddr,
-    /// The health check's path.
-    #[arg(
-        long = "health-path",
-        env = "LAMPHP_HEALTH_PATH",
-        default_value = "/_lamphp/health"
-    )]
-    health_path: String,
+    /// The `serve` to ask (an unspecified address is asked on loopback).
+    #[command(flatten)]
+    endpoint: Endpoint,
     /// Seconds to wait for the answer.
     #[arg(long, default_value_t = 5)]
     timeout: u64,
@@ -106,9 +99,8 @@ struct ServeArgs {
     /// The document root: where index.php and the static files are.
     #[arg(long, env = "LAMPHP_ROOT")]
     root: PathBuf,
-    /// Address to listen on.
-    #[arg(long, env = "LAMPHP_LISTEN", default_value = "0.0.0.0:8080")]
-    listen: SocketAddr,
+    #[command(flatten)]
+    endpoint: Endpoint,
     #[command(flatten)]
     php: PhpArgs,
     /// Believe X-Forwarded-For/-Proto/-Port from peers in this range (repeatable).
@@ -133,6 +125,14 @@ struct ServeArgs {
         default_value_t = 25
     )]
     drain_timeout: u64,
+}
+
+/// Where `serve` listens and answers its health check: `serve` and `health` share it.
+#[derive(clap::Args)]
+struct Endpoint {
+    /// Address to listen on.
+    #[arg(long, env = "LAMPHP_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
     /// The health check's path, answered without PHP (empty: none).
     #[arg(
         long = "health-path",
@@ -254,7 +254,11 @@ fn main() -> Result<()> {
     }
     if let Command::Health(args) = &cli.command {
         let timeout = Duration::from_secs(args.timeout);
-        return lamphp::health::probe(args.listen, &args.health_path, timeout);
+        let Endpoint {
+            listen,
+            health_path,
+        } = &args.endpoint;
+        return lamphp::health::probe(*listen, health_path, timeout);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -351,9 +355,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
             args.root.display()
         )
     })?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(args.endpoint.listen)
         .await
-        .with_context(|| format!("listening on {} (--listen / LAMPHP_LISTEN)", args.listen))?;
+        .with_context(|| {
+            format!(
+                "listening on {} (--listen / LAMPHP_LISTEN)",
+                args.endpoint.listen
+            )
+        })?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // We answer 504 at the timeout; php-fpm stops the script a moment later.
     let terminate_after = Some(Duration::from_secs(args.php.timeout + 1));
@@ -362,7 +371,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // A lock's lease outlasts the script: php-fpm stops it a second after the timeout.
     let lease = Duration::from_secs(args.php.timeout + 2);
     let Php { fpm, client, .. } = Php::start(config, args.php.sessions(lease)?).await?;
-    let health = Health::new(&args.health_path, fpm.pool());
+    let health = Health::new(&args.endpoint.health_path, fpm.pool());
     let app = Arc::new(App::new(
         FsDocroot::new(root.clone()),
         client,

@@ -14,6 +14,7 @@ use crate::error_page::{self, Refusal};
 use crate::health::Health;
 use crate::origin::TrustedProxies;
 use crate::request::{Head, Request};
+use futures_util::future::Either;
 use http::HeaderValue;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -77,15 +78,14 @@ pub async fn run(
         let (app, trusted, ids) = (app.clone(), trusted.clone(), ids.clone());
         let health = options.health.clone();
         let service = service_fn(move |req: hyper::Request<Incoming>| {
+            // The health check is answered at once, the request not even read.
+            if let Some(health) = health.as_ref().filter(|h| h.answers(req.uri().path())) {
+                return Either::Left(std::future::ready(Ok(health.response())));
+            }
             let id: Arc<str> = format!("{:x}", ids.fetch_add(1, Ordering::Relaxed)).into();
             let app = app.clone();
-            let check = health.as_ref().filter(|h| h.answers(req.uri().path()));
-            let checked = check.map(|h| h.response());
             let request = request(&trusted, req, peer, local, &id);
-            async move {
-                if let Some(res) = checked {
-                    return Ok::<_, Infallible>(res);
-                }
+            Either::Right(async move {
                 let mut res = match request {
                     Ok(request) => app.handle(request, id, app.deadline_from_now()).await,
                     Err(bad) => *bad,
@@ -96,7 +96,7 @@ pub async fn run(
                         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
                 }
                 Ok::<_, Infallible>(res)
-            }
+            })
         });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())

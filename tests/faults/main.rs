@@ -61,9 +61,9 @@ fn summary(failed: &[u16], ok: usize) -> String {
     )
 }
 
-/// Kills PHP's master (php-fpm's, or php-cgi's parent) with SIGKILL while `clients` keep
-/// requesting, and waits until a new one serves; returns what the load saw.
-fn kill_master_under_load(s: &Server, clients: usize) -> (Vec<u16>, usize) {
+/// Runs `fault` while `clients` keep requesting, then lets the load run on for 700 ms (long
+/// enough for requests that waited, and some served afterwards); what the load saw.
+fn under_load(s: &Server, clients: usize, fault: impl FnOnce()) -> (Vec<u16>, usize) {
     /// Ends the load however the scope's body is left: the scope waits for the load before
     /// a failed assertion's panic gets out.
     struct StopOnDrop<'a>(&'a AtomicBool);
@@ -75,8 +75,19 @@ fn kill_master_under_load(s: &Server, clients: usize) -> (Vec<u16>, usize) {
     let stop = AtomicBool::new(false);
     thread::scope(|scope| {
         let load = scope.spawn(|| load(s, clients, &stop));
-        let _stop = StopOnDrop(&stop);
+        let stopping = StopOnDrop(&stop);
         thread::sleep(Duration::from_millis(500));
+        fault();
+        thread::sleep(Duration::from_millis(700));
+        drop(stopping);
+        load.join().unwrap()
+    })
+}
+
+/// Kills PHP's master (php-fpm's, or php-cgi's parent) with SIGKILL while `clients` keep
+/// requesting, and waits until a new one serves; returns what the load saw.
+fn kill_master_under_load(s: &Server, clients: usize) -> (Vec<u16>, usize) {
+    under_load(s, clients, || {
         let master = s.fpm_master().expect("PHP runs");
         unsafe { libc::kill(master as i32, libc::SIGKILL) };
         let killed = Instant::now();
@@ -88,10 +99,6 @@ fn kill_master_under_load(s: &Server, clients: usize) -> (Vec<u16>, usize) {
             );
             thread::sleep(Duration::from_millis(20));
         }
-        // Long enough for the requests that waited, and some served by the new master.
-        thread::sleep(Duration::from_millis(700));
-        drop(_stop);
-        load.join().unwrap()
     })
 }
 
@@ -119,16 +126,10 @@ fn a_php_master_killed_under_load_fails_no_request_in_lambda_mode() {
 
 /// Kills one PHP worker with SIGKILL while `clients` keep requesting; what the load saw.
 fn kill_a_worker_under_load(s: &Server, clients: usize) -> (Vec<u16>, usize) {
-    let stop = AtomicBool::new(false);
-    let (failed, ok) = thread::scope(|scope| {
-        let load = scope.spawn(|| load(s, clients, &stop));
-        thread::sleep(Duration::from_millis(500));
+    let (failed, ok) = under_load(s, clients, || {
         let master = s.fpm_master().expect("PHP runs");
         let worker = *support::children(master).first().expect("a worker");
         unsafe { libc::kill(worker as i32, libc::SIGKILL) };
-        thread::sleep(Duration::from_millis(700));
-        stop.store(true, Ordering::SeqCst);
-        load.join().unwrap()
     });
     eprintln!("a worker killed under load: {}", summary(&failed, ok));
     // At most the one request it was running, with a 502 and a log line.

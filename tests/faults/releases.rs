@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{alive, unique};
+use support::{alive, noise, unique};
 
 /// A site as a release bundle: a `.tar.gz`, its sha256, and an id.
 struct Bundle {
@@ -47,19 +47,6 @@ impl Bundle {
         }}}))
         .unwrap()
     }
-}
-
-/// Bytes that do not compress, so a bundle is as large as its files.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Serves one bundle at any path; while `stalled`, stops after `stall_after` bytes of it.

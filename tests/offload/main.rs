@@ -18,7 +18,7 @@ use std::time::Duration;
 mod container;
 mod moto;
 use moto::Moto;
-use support::free_port;
+use support::{free_port, noise};
 
 /// What the environment would give on Lambda, given explicitly.
 fn config(endpoint: &str) -> aws::Config {
@@ -44,19 +44,6 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     pairs
         .iter()
         .map(|(name, value)| (name.parse().unwrap(), HeaderValue::from_static(value)))
-        .collect()
-}
-
-/// `len` bytes that are not a repeated pattern, so a misplaced chunk would show.
-fn noise(len: usize) -> Vec<u8> {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
         .collect()
 }
 

@@ -150,18 +150,16 @@ impl Client {
     /// generation it was made under; whether it was pooled.
     async fn connection(&self, deadline: Instant) -> Result<(UnixStream, u64, bool), FastCgiError> {
         let current = self.pool.generation();
-        // Connections to a lost master's workers go at once: those workers are killed as
-        // soon as they serve none.
-        self.idle
-            .lock()
-            .expect("pool lock")
-            .retain(|(generation, _)| *generation == current);
         loop {
-            let pooled = self.idle.lock().expect("pool lock").pop();
+            let pooled = {
+                let mut idle = self.idle.lock().expect("pool lock");
+                // Connections to a lost master's workers go at once: those workers are
+                // killed as soon as they serve none.
+                idle.retain(|(generation, _)| *generation == current);
+                idle.pop()
+            };
             match pooled {
-                Some((generation, conn)) if generation == current && is_open(&conn) => {
-                    return Ok((conn, generation, true))
-                }
+                Some((generation, conn)) if is_open(&conn) => return Ok((conn, generation, true)),
                 Some(_) => continue,
                 None => break,
             }

@@ -199,11 +199,6 @@ impl Fpm {
         })
     }
 
-    /// The unix socket to send FastCGI requests to.
-    pub fn socket(&self) -> &Path {
-        self.pool.socket()
-    }
-
     /// What the FastCGI client is made with.
     pub fn pool(&self) -> Pool {
         self.pool.clone()
@@ -378,9 +373,7 @@ impl Supervisor {
             }
         }
     }
-}
 
-impl Supervisor {
     /// How long a dead master's workers may finish their requests: as long as a request may
     /// run (php-fpm's limit); in Lambda mode, where a deadline restarts the pool instead,
     /// the shutdown grace.

@@ -19,12 +19,18 @@ use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 pub(super) fn worker_holding_peer_of(conn: &impl AsRawFd, pgid: u32) -> io::Result<Option<u32>> {
     let peer = peer_inode(inode(conn)?)?;
     let target = format!("socket:[{peer}]");
+    member_with_fd(pgid, |link| link == target)
+}
+
+/// The first process of group `pgid` with an open descriptor whose `/proc/PID/fd` link
+/// (`socket:[INODE]` for a socket) `wanted` accepts.
+fn member_with_fd(pgid: u32, wanted: impl Fn(&str) -> bool) -> io::Result<Option<u32>> {
     for pid in group_members(pgid)? {
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
             continue; // it exited meanwhile
         };
         for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).is_ok_and(|link| link.as_os_str() == target.as_str()) {
+            if std::fs::read_link(fd.path()).is_ok_and(|link| wanted(&link.to_string_lossy())) {
                 return Ok(Some(pid));
             }
         }
@@ -95,19 +101,7 @@ pub(super) fn group_holds_a_connection(pgid: u32) -> io::Result<bool> {
             (fields.get(5) == Some(&"03")).then(|| format!("socket:[{inode}]"))
         })
         .collect();
-    for pid in group_members(pgid)? {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            if std::fs::read_link(fd.path())
-                .is_ok_and(|link| connected.contains(link.to_string_lossy().as_ref()))
-            {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
+    Ok(member_with_fd(pgid, |link| connected.contains(link))?.is_some())
 }
 
 /// The processes whose process group is `pgid` (php-fpm's master and php-cgi's parent

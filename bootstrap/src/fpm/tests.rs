@@ -230,10 +230,28 @@ const SLOW: (&str, &str) = (
 );
 
 async fn hello(fpm: &Fpm, setup: &Setup) {
-    let (out, _) = fcgi(fpm.socket(), &setup.script(HELLO.0))
+    let (out, _) = fcgi(fpm.pool.socket(), &setup.script(HELLO.0))
         .await
         .expect("a FastCGI answer");
     assert!(out.contains("hello from "), "{out}");
+}
+
+/// Sends a request for `script` (one that touches `<name>.started` first, as STUCK and
+/// SLOW do), and returns once a worker is running it.
+async fn start_running(
+    fpm: &Fpm,
+    setup: &Setup,
+    script: &str,
+) -> tokio::task::JoinHandle<std::io::Result<(String, String)>> {
+    let (socket, path) = (fpm.pool.socket().to_owned(), setup.script(script));
+    let request = tokio::spawn(async move { fcgi(&socket, &path).await });
+    let name = script.trim_end_matches(".php");
+    let started = setup.script(&format!("{name}.started"));
+    eventually(&format!("{name} started"), Duration::from_secs(5), || {
+        started.exists()
+    })
+    .await;
+    request
 }
 
 /// Sends a request that will not finish, and returns once a worker is busy with it.
@@ -241,14 +259,7 @@ async fn get_stuck(
     fpm: &Fpm,
     setup: &Setup,
 ) -> tokio::task::JoinHandle<std::io::Result<(String, String)>> {
-    let (socket, script) = (fpm.socket().to_owned(), setup.script(STUCK.0));
-    let request = tokio::spawn(async move { fcgi(&socket, &script).await });
-    let started = setup.script("stuck.started");
-    eventually("the stuck script started", Duration::from_secs(5), || {
-        started.exists()
-    })
-    .await;
-    request
+    start_running(fpm, setup, STUCK.0).await
 }
 
 #[tokio::test]
@@ -256,7 +267,7 @@ async fn starts_serves_and_shuts_down_without_leaving_a_process() {
     let setup = setup(&[HELLO]);
     let fpm = setup.start(setup.config(2)).await;
     let master = fpm.pid().unwrap();
-    let socket = fpm.socket().to_owned();
+    let socket = fpm.pool.socket().to_owned();
     assert_eq!(socket, setup.dir.path().join("run/fpm.sock"));
     hello(&fpm, &setup).await;
     let mut pool = workers(master, 2).await;
@@ -347,7 +358,8 @@ async fn a_flood_of_worker_output_does_not_block_php_fpm() {
     let fpm = setup.start(setup.config(1)).await;
     let script = setup.script("flood.php");
     for _ in 0..2 {
-        let request = tokio::time::timeout(Duration::from_secs(20), fcgi(fpm.socket(), &script));
+        let request =
+            tokio::time::timeout(Duration::from_secs(20), fcgi(fpm.pool.socket(), &script));
         let (out, err) = request.await.expect("php-fpm hung").unwrap();
         assert!(
             out.ends_with("flooded") && err.contains("flood 1023"),
@@ -371,19 +383,15 @@ async fn a_master_that_dies_is_replaced_and_its_workers_finish_first() {
     let fpm = setup.start(setup.config(2)).await;
     let old = fpm.pid().unwrap();
     let mut old_pool = workers(old, 2).await;
-    let (socket, script) = (fpm.socket().to_owned(), setup.script(SLOW.0));
-    let slow = tokio::spawn(async move { fcgi(&socket, &script).await });
-    let started = setup.script("slow.started");
-    eventually("the slow script started", Duration::from_secs(5), || {
-        started.exists()
-    })
-    .await;
+    let slow = start_running(&fpm, &setup, SLOW.0).await;
     // Its replacement writes its config anew, should something have cleaned the dir.
     std::fs::remove_dir_all(setup.dir.path().join("run")).unwrap();
     unsafe { libc::kill(old as i32, libc::SIGKILL) };
     let began = Instant::now();
     let hello_php = setup.script(HELLO.0);
-    while fpm.pid().is_none_or(|pid| pid == old) || fcgi(fpm.socket(), &hello_php).await.is_err() {
+    while fpm.pid().is_none_or(|pid| pid == old)
+        || fcgi(fpm.pool.socket(), &hello_php).await.is_err()
+    {
         assert!(
             began.elapsed() < Duration::from_secs(5),
             "php-fpm was not replaced within 5 s"
@@ -497,7 +505,7 @@ async fn shutdown_cuts_a_busy_worker_and_leaves_nothing() {
 async fn shutdown_kills_a_master_that_ignores_sigquit() {
     let setup = setup(&[]);
     let fpm = setup.start(setup.config(2)).await;
-    let (master, socket) = (fpm.pid().unwrap(), fpm.socket().to_owned());
+    let (master, socket) = (fpm.pid().unwrap(), fpm.pool.socket().to_owned());
     let mut pool = workers(master, 2).await;
     // A stopped process keeps SIGQUIT pending, like a master wedged in a syscall.
     unsafe { libc::kill(master as i32, libc::SIGSTOP) };
@@ -563,7 +571,7 @@ async fn php_cgi_serves_restarts_and_shuts_down_without_leaving_a_process() {
         ..setup.config(2)
     };
     let fpm = setup.start(config).await;
-    assert_eq!(fpm.socket(), setup.dir.path().join("run/cgi.sock"));
+    assert_eq!(fpm.pool.socket(), setup.dir.path().join("run/cgi.sock"));
     let parent = fpm.pid().unwrap();
     let mut pool = workers(parent, 2).await;
     for &child in &pool {
@@ -578,7 +586,7 @@ async fn php_cgi_serves_restarts_and_shuts_down_without_leaving_a_process() {
     let parent = setup.watch(fpm.pid().expect("a new parent"));
     let mut pool = workers(parent, 2).await;
     hello(&fpm, &setup).await;
-    let socket = fpm.socket().to_owned();
+    let socket = fpm.pool.socket().to_owned();
     fpm.shutdown().await;
     pool.push(parent);
     assert_gone(&pool, "after shutdown");

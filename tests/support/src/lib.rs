@@ -23,6 +23,20 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `len` bytes that are not a repeated pattern and do not compress (xorshift), so a
+/// misplaced chunk would show and a bundle is as large as its files.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 /// A number no other call in this process returns, for unique names.
 pub fn unique() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
