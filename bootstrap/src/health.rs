@@ -1,7 +1,8 @@
 //! The health check that a load balancer's target group and a container runtime poll
 //! (`--health-path`, `/_lamphp/health` by default). The front door answers it and PHP never
-//! sees it: 200 while PHP is ready, 503 while it is being (re)started or cannot start, and
-//! 503 once the server is draining, so nothing new is sent to an instance that is stopping.
+//! sees it: 200 while PHP is ready (every site's, when `serve` runs several), 503 while it is
+//! being (re)started or cannot start, and 503 once the server is draining, so nothing new is
+//! sent to an instance that is stopping.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -19,17 +20,18 @@ use crate::fpm::{Pool, Status};
 #[derive(Debug)]
 pub struct Health {
     path: String,
-    pool: Pool,
+    pools: Vec<Pool>,
     draining: AtomicBool,
 }
 
 impl Health {
-    /// The check at `path`, or none when `path` is empty (the setting's way to turn it off).
-    pub fn new(path: &str, pool: Pool) -> Option<Arc<Health>> {
+    /// The check at `path` of PHP's `pools`, or none when `path` is empty (the setting's way
+    /// to turn it off).
+    pub fn new(path: &str, pools: Vec<Pool>) -> Option<Arc<Health>> {
         (!path.is_empty()).then(|| {
             Arc::new(Health {
                 path: path.to_owned(),
-                pool,
+                pools,
                 draining: AtomicBool::new(false),
             })
         })
@@ -46,8 +48,12 @@ impl Health {
     }
 
     pub fn response(&self) -> Response<Body> {
-        let status = self.pool.status().borrow().clone();
-        let (code, text) = verdict(self.draining.load(Ordering::SeqCst), &status);
+        let statuses: Vec<Status> = self
+            .pools
+            .iter()
+            .map(|pool| pool.status().borrow().clone())
+            .collect();
+        let (code, text) = verdict(self.draining.load(Ordering::SeqCst), &statuses);
         let mut res = Response::new(body::full(text.to_owned()));
         *res.status_mut() = code;
         let headers = res.headers_mut();
@@ -91,14 +97,17 @@ pub fn probe(listen: SocketAddr, path: &str, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
-/// Pure: the answer for a server that is `draining` or not, with PHP in `status`. The
-/// reasons stay in the log: the check is reachable from outside.
-fn verdict(draining: bool, status: &Status) -> (StatusCode, &'static str) {
-    match (draining, status) {
-        (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
-        (false, Status::Ready) => (StatusCode::OK, "ok\n"),
-        (false, Status::Starting) => (StatusCode::SERVICE_UNAVAILABLE, "PHP is starting\n"),
-        (false, Status::Failing(_)) => (StatusCode::SERVICE_UNAVAILABLE, "PHP is not running\n"),
+/// Pure: the answer for a server that is `draining` or not, with its sites' PHP in
+/// `statuses`: the worst of them counts. The reasons stay in the log: the check is
+/// reachable from outside.
+fn verdict(draining: bool, statuses: &[Status]) -> (StatusCode, &'static str) {
+    let failing = statuses.iter().any(|s| matches!(s, Status::Failing(_)));
+    let starting = statuses.iter().any(|s| matches!(s, Status::Starting));
+    match (draining, failing, starting) {
+        (true, _, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
+        (false, true, _) => (StatusCode::SERVICE_UNAVAILABLE, "PHP is not running\n"),
+        (false, false, true) => (StatusCode::SERVICE_UNAVAILABLE, "PHP is starting\n"),
+        (false, false, false) => (StatusCode::OK, "ok\n"),
     }
 }
 
@@ -110,17 +119,30 @@ mod tests {
     fn ready_only_when_php_is_and_never_while_draining() {
         let failing = Status::Failing("php-fpm exited".into());
         let table = [
-            (false, Status::Ready, 200, "ok\n"),
-            (false, Status::Starting, 503, "PHP is starting\n"),
-            (false, failing.clone(), 503, "PHP is not running\n"),
-            (true, Status::Ready, 503, "draining\n"),
-            (true, failing, 503, "draining\n"),
+            (false, vec![Status::Ready], 200, "ok\n"),
+            (false, vec![Status::Ready, Status::Ready], 200, "ok\n"),
+            (false, vec![Status::Starting], 503, "PHP is starting\n"),
+            (
+                false,
+                vec![Status::Ready, Status::Starting],
+                503,
+                "PHP is starting\n",
+            ),
+            (false, vec![failing.clone()], 503, "PHP is not running\n"),
+            (
+                false,
+                vec![Status::Starting, failing.clone(), Status::Ready],
+                503,
+                "PHP is not running\n",
+            ),
+            (true, vec![Status::Ready], 503, "draining\n"),
+            (true, vec![failing], 503, "draining\n"),
         ];
-        for (draining, status, code, text) in table {
+        for (draining, statuses, code, text) in table {
             assert_eq!(
-                verdict(draining, &status),
+                verdict(draining, &statuses),
                 (StatusCode::from_u16(code).unwrap(), text),
-                "{draining} {status:?}"
+                "{draining} {statuses:?}"
             );
         }
     }

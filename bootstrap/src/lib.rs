@@ -54,6 +54,7 @@
 //!   the wire format both share (`lamphp_protocol`, the `protocol/` crate).
 //! - [`logging`], [`signals`]: process plumbing for the binary.
 
+pub mod access_log;
 pub mod app;
 pub mod aws;
 pub mod body;
@@ -74,5 +75,6 @@ pub mod router;
 pub mod serve;
 pub mod sessions;
 pub mod signals;
+pub mod sites;
 pub mod static_file;
 pub mod uri;

@@ -9,14 +9,18 @@ use lamphp::app::{App, Settings};
 use lamphp::docroot::FsDocroot;
 use lamphp::fpm::{Backend, FpmConfig};
 use lamphp::health::Health;
+use lamphp::lambda::config::{site, SiteEnv};
 use lamphp::lambda::LambdaSettings;
 use lamphp::local::{LocalSettings, LocalSite};
 use lamphp::origin::TrustedProxies;
 use lamphp::php::Php;
+use lamphp::serve::Site;
 use lamphp::sessions::SessionSettings;
+use lamphp::sites::SiteSpec;
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,18 +75,38 @@ struct HealthArgs {
     timeout: u64,
 }
 
+/// Which site: shared by `serve` and `local`.
 #[derive(clap::Args)]
-struct LocalArgs {
-    /// The document root: where index.php and the static files are. Without it, the
-    /// release LAMPHP_RELEASE names, in LAMPHP_RELEASES, as on Lambda.
-    #[arg(long, env = "LAMPHP_ROOT", required_unless_present = "release")]
+struct SiteArgs {
+    /// The document root: where index.php and the static files are [env: LAMPHP_ROOT, where
+    /// empty is unset]. A release, when one is named, wins over it, as on Lambda.
+    #[arg(long)]
     root: Option<PathBuf>,
-    /// The release to serve, from LAMPHP_RELEASES (default /mnt/site/releases).
+    /// The release to serve, from LAMPHP_RELEASES (default /mnt/site/releases): its
+    /// directory takes the task root's place.
     #[arg(long, env = "LAMPHP_RELEASE")]
     release: Option<String>,
     /// The front controller relative to the release, like the function's Handler.
     #[arg(long, env = "_HANDLER", default_value = "public/index.php")]
     handler: String,
+}
+
+impl SiteArgs {
+    /// `--root`, else `LAMPHP_ROOT` unless it is empty: an empty variable is how an ECS task
+    /// unsets the container image's default root to serve a release (clap would refuse it).
+    fn root(&self) -> Option<PathBuf> {
+        self.root.clone().or_else(|| {
+            std::env::var_os("LAMPHP_ROOT")
+                .filter(|r| !r.is_empty())
+                .map(PathBuf::from)
+        })
+    }
+}
+
+#[derive(clap::Args)]
+struct LocalArgs {
+    #[command(flatten)]
+    site: SiteArgs,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -96,9 +120,17 @@ struct LocalArgs {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// The document root: where index.php and the static files are.
-    #[arg(long, env = "LAMPHP_ROOT")]
-    root: PathBuf,
+    /// One site: without --root or --release, LAMBDA_TASK_ROOT's (a container image's
+    /// /var/task/public).
+    #[command(flatten)]
+    site: SiteArgs,
+    /// One site of several, chosen by the request's host as nginx's server_name does:
+    /// "HOST [HOST...] DOCROOT [BASEDIR]" (repeatable; the first is the default).
+    #[arg(long = "site")]
+    sites: Vec<String>,
+    /// A file of sites, one a line as --site takes them (after those), `#` comments.
+    #[arg(long = "sites-file", env = "LAMPHP_SITES")]
+    sites_file: Option<PathBuf>,
     #[command(flatten)]
     endpoint: Endpoint,
     #[command(flatten)]
@@ -225,6 +257,7 @@ impl PhpArgs {
             locking: lamphp::sessions::locking_from(self.session_locking.as_deref())?,
             lock_wait: Duration::from_secs(self.session_lock_wait),
             timeout,
+            site: None,
         }))
     }
 
@@ -236,7 +269,23 @@ impl PhpArgs {
     }
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // A line like every other one once logging is set up; plain before that
+            // (`container container`) and for `health`, whose output a person reads.
+            if tracing::dispatcher::has_been_set() {
+                tracing::error!("{e:#}");
+            } else {
+                eprintln!("Error: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     tune_malloc();
     raise_fd_limit();
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
@@ -260,32 +309,26 @@ fn main() -> Result<()> {
         } = &args.endpoint;
         return lamphp::health::probe(*listen, health_path, timeout);
     }
+    lamphp::logging::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     match cli.command {
-        Command::Serve(args) => {
-            lamphp::logging::init();
-            runtime.block_on(serve(args))
-        }
-        Command::Lambda(args) => {
-            lamphp::logging::init_json();
-            runtime.block_on(lamphp::lambda::run(lambda_settings(&args)?))
-        }
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Lambda(args) => runtime.block_on(lamphp::lambda::run(lambda_settings(&args)?)),
         Command::Local(args) => {
-            lamphp::logging::init();
-            let site = match (&args.root, &args.release) {
-                (Some(root), _) => {
-                    LocalSite::Root(std::fs::canonicalize(root).with_context(|| {
+            let site = match (args.site.root(), &args.site.release) {
+                (Some(root), None) => {
+                    LocalSite::Root(std::fs::canonicalize(&root).with_context(|| {
                         format!("document root {} (--root / LAMPHP_ROOT)", root.display())
                     })?)
                 }
-                (None, Some(release)) => LocalSite::Release {
+                (_, Some(release)) => LocalSite::Release {
                     release: release.clone(),
-                    handler: args.handler.clone(),
+                    handler: args.site.handler.clone(),
                 },
-                (None, None) => unreachable!("clap requires --root or --release"),
+                (None, None) => anyhow::bail!("which site? pass --root DIR or --release ID"),
             };
             let settings = LocalSettings {
                 site,
@@ -349,12 +392,7 @@ fn lambda_settings(args: &LambdaArgs) -> Result<LambdaSettings> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let root = std::fs::canonicalize(&args.root).with_context(|| {
-        format!(
-            "document root {} (--root / LAMPHP_ROOT)",
-            args.root.display()
-        )
-    })?;
+    let specs = site_specs(&args)?;
     let listener = tokio::net::TcpListener::bind(args.endpoint.listen)
         .await
         .with_context(|| {
@@ -367,32 +405,180 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // We answer 504 at the timeout; php-fpm stops the script a moment later.
     let terminate_after = Some(Duration::from_secs(args.php.timeout + 1));
     let config = args.php.fpm(2 * cores, terminate_after);
-    let workers = config.children;
     // A lock's lease outlasts the script: php-fpm stops it a second after the timeout.
-    let lease = Duration::from_secs(args.php.timeout + 2);
-    let Php { fpm, client, .. } = Php::start(config, args.php.sessions(lease)?).await?;
-    let health = Health::new(&args.endpoint.health_path, fpm.pool());
-    let app = Arc::new(App::new(
-        FsDocroot::new(root.clone()),
-        client,
-        args.php.settings(),
-    ));
-    tracing::info!(
-        "serving {} on http://{} with {workers} {} workers",
-        root.display(),
-        listener.local_addr()?,
-        args.php.php_backend.name(),
+    let sessions = args
+        .php
+        .sessions(Duration::from_secs(args.php.timeout + 2))?;
+    let settings = args.php.settings();
+    let started = match specs {
+        None => vec![Hosted::start_one(&args.site, settings, config.clone(), sessions).await?],
+        Some(specs) => {
+            let starts = specs.into_iter().enumerate().map(|(i, spec)| {
+                let (config, sessions) = (config.clone(), sessions.clone());
+                Hosted::start_named(i, spec, settings.clone(), config, sessions)
+            });
+            futures_util::future::try_join_all(starts).await?
+        }
+    };
+    let health = Health::new(
+        &args.endpoint.health_path,
+        started.iter().map(|h| h.fpm.pool()).collect(),
     );
-    let trusted = TrustedProxies::new(args.trust_proxy);
+    let mut fpms = Vec::new();
+    let mut sites = Vec::new();
+    for hosted in started {
+        tracing::info!(
+            site = hosted.site.name,
+            "serving {} on http://{} with {} {} workers",
+            hosted.docroot.display(),
+            listener.local_addr()?,
+            config.children,
+            args.php.php_backend.name(),
+        );
+        fpms.push(hosted.fpm);
+        sites.push((hosted.names, hosted.site));
+    }
+    let sites = Arc::new(lamphp::sites::ServerNames::new(sites)?);
     let options = lamphp::serve::Options {
-        trusted,
+        trusted: TrustedProxies::new(args.trust_proxy),
         header_timeout: Duration::from_secs(args.header_timeout),
         drain_timeout: Duration::from_secs(args.drain_timeout),
         health,
     };
-    lamphp::serve::run(app, listener, options, lamphp::signals::shutdown()).await;
-    fpm.shutdown().await;
+    lamphp::serve::run(sites, listener, options, lamphp::signals::shutdown()).await;
+    futures_util::future::join_all(fpms.into_iter().map(|fpm| fpm.shutdown())).await;
     Ok(())
+}
+
+/// The sites `--site` and the sites file name, in that order; `None` for one site.
+fn site_specs(args: &ServeArgs) -> Result<Option<Vec<SiteSpec>>> {
+    let mut specs = args
+        .sites
+        .iter()
+        .map(|spec| lamphp::sites::parse_site(spec))
+        .collect::<Result<Vec<_>, _>>()
+        .context("--site")?;
+    if let Some(file) = args
+        .sites_file
+        .as_ref()
+        .filter(|f| !f.as_os_str().is_empty())
+    {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the sites file {}", file.display()))?;
+        let listed = lamphp::sites::parse_file(&text)
+            .with_context(|| format!("the sites file {}", file.display()))?;
+        specs.extend(listed);
+    }
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    if args.site.root().is_some() || args.site.release.is_some() {
+        tracing::info!("serving the sites of --site / LAMPHP_SITES; LAMPHP_ROOT and LAMPHP_RELEASE are not used");
+    }
+    Ok(Some(specs))
+}
+
+/// A site with its PHP running.
+struct Hosted {
+    names: Vec<String>,
+    docroot: PathBuf,
+    site: Site,
+    fpm: lamphp::fpm::Fpm,
+}
+
+impl Hosted {
+    /// The one site of --root, --release or the task root, with PHP as nginx's reference
+    /// runs it: no server names, no isolation to keep.
+    async fn start_one(
+        args: &SiteArgs,
+        settings: Settings,
+        config: FpmConfig,
+        sessions: Option<SessionSettings>,
+    ) -> Result<Hosted> {
+        let (docroot, what) = match args.root().filter(|_| args.release.is_none()) {
+            Some(root) => (
+                root.clone(),
+                "document root (--root / LAMPHP_ROOT)".to_owned(),
+            ),
+            None => {
+                let mut env = SiteEnv::from_env();
+                env.root = None;
+                env.release = args.release.clone();
+                env.handler = Some(args.handler.clone());
+                let found = site(&env)?;
+                let what = match &env.release {
+                    Some(id) => format!("document root of release {id} (LAMPHP_RELEASE)"),
+                    None => "document root in LAMBDA_TASK_ROOT (no --root, --site or --release)"
+                        .to_owned(),
+                };
+                (found.docroot, what)
+            }
+        };
+        let docroot = canonical(&docroot, &what)?;
+        Self::start(Vec::new(), docroot, settings, config, sessions).await
+    }
+
+    /// Site `index` of several: its own PHP (so its own opcache), kept to its own files
+    /// ([`lamphp::sites::isolation`]) and its own sessions.
+    async fn start_named(
+        index: usize,
+        spec: SiteSpec,
+        settings: Settings,
+        mut config: FpmConfig,
+        sessions: Option<SessionSettings>,
+    ) -> Result<Hosted> {
+        let name = spec.names[0].clone();
+        let docroot = canonical(&spec.docroot, &format!("document root of site {name}"))?;
+        let basedir = canonical(&spec.basedir, &format!("base directory of site {name}"))?;
+        config.runtime_dir = config.runtime_dir.join(format!("site{index}"));
+        let tmp = lamphp::sites::tmp_dir(&config.runtime_dir);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&tmp)
+            .with_context(|| {
+                format!(
+                    "creating site {name}'s temporary directory {}",
+                    tmp.display()
+                )
+            })?;
+        config.ini.extend(lamphp::sites::isolation(
+            &docroot,
+            &basedir,
+            &config.runtime_dir,
+        ));
+        let sessions = sessions.map(|s| SessionSettings {
+            site: Some(name.clone()),
+            ..s
+        });
+        Self::start(spec.names, docroot, settings, config, sessions)
+            .await
+            .with_context(|| format!("starting PHP for site {name}"))
+    }
+
+    async fn start(
+        names: Vec<String>,
+        docroot: PathBuf,
+        settings: Settings,
+        config: FpmConfig,
+        sessions: Option<SessionSettings>,
+    ) -> Result<Hosted> {
+        let Php { fpm, client, .. } = Php::start(config, sessions).await?;
+        let app = App::new(FsDocroot::new(docroot.clone()), client, settings);
+        Ok(Hosted {
+            site: Site {
+                name: names.first().cloned().unwrap_or_default(),
+                app,
+            },
+            names,
+            docroot,
+            fpm,
+        })
+    }
+}
+
+fn canonical(path: &Path, what: &str) -> Result<PathBuf> {
+    std::fs::canonicalize(path).with_context(|| format!("{what} {}", path.display()))
 }
 
 #[cfg(test)]

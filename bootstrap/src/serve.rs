@@ -1,19 +1,23 @@
 //! `bootstrap serve`: the HTTP/1.1 front door (the ECS container path, and local use).
 //!
 //! hyper parses HTTP; every request becomes a [`Request`] whose origin depends on whether
-//! the peer is a trusted proxy, and [`App::handle`] answers it, but the health check
-//! ([`Health`]), which never reaches PHP. Responses stream. On shutdown (ECS sends SIGTERM
+//! the peer is a trusted proxy, goes to the [`Site`] its host names ([`Sites`], nginx's
+//! `server_name` rules), and that site's [`App::handle`] answers it, but the health check
+//! ([`Health`]), which never reaches PHP. Responses stream, and each is logged once sent
+//! ([`access_log`](crate::access_log)). On shutdown (ECS sends SIGTERM
 //! after taking the task out of its target group) the health check fails, the listener
 //! closes so new connections are refused, kept-alive connections close after their current
 //! response, requests in flight finish within the drain timeout, and the caller stops
 //! php-fpm.
 
+use crate::access_log::{self, Entry};
 use crate::app::App;
 use crate::body::Body;
 use crate::error_page::{self, Refusal};
 use crate::health::Health;
 use crate::origin::TrustedProxies;
 use crate::request::{Head, Request};
+use crate::sites::ServerNames;
 use futures_util::future::Either;
 use http::HeaderValue;
 use http_body_util::BodyExt;
@@ -27,8 +31,19 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+
+/// A site `serve` answers for.
+pub struct Site {
+    /// Its primary server name: what `$host` is for a request that names no host (empty
+    /// for the one site of `--root`, which has none).
+    pub name: String,
+    pub app: App,
+}
+
+/// The sites by server name, the first being the default.
+pub type Sites = ServerNames<Site>;
 
 /// How connections are treated.
 #[derive(Debug, Clone)]
@@ -46,9 +61,9 @@ pub struct Options {
     pub health: Option<Arc<Health>>,
 }
 
-/// Serve `app` on `listener` until `shutdown` resolves.
+/// Serve `sites` on `listener` until `shutdown` resolves.
 pub async fn run(
-    app: Arc<App>,
+    sites: Arc<Sites>,
     listener: TcpListener,
     options: Options,
     shutdown: impl Future<Output = ()>,
@@ -75,7 +90,7 @@ pub async fn run(
             Err(_) => continue,
         };
         let _ = stream.set_nodelay(true);
-        let (app, trusted, ids) = (app.clone(), trusted.clone(), ids.clone());
+        let (sites, trusted, ids) = (sites.clone(), trusted.clone(), ids.clone());
         let health = options.health.clone();
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             // The health check is answered at once, the request not even read.
@@ -83,11 +98,34 @@ pub async fn run(
                 return Either::Left(std::future::ready(Ok(health.response())));
             }
             let id: Arc<str> = format!("{:x}", ids.fetch_add(1, Ordering::Relaxed)).into();
-            let app = app.clone();
+            let sites = sites.clone();
+            let started = Instant::now();
+            let mut entry = Entry {
+                id: id.clone(),
+                method: req.method().to_string(),
+                path: req.uri().path().to_owned(),
+                host: String::new(),
+                site: String::new(),
+                started,
+                bytes_in: Default::default(),
+            };
             let request = request(&trusted, req, peer, local, &id);
             Either::Right(async move {
                 let mut res = match request {
-                    Ok(request) => app.handle(request, id, app.deadline_from_now()).await,
+                    Ok(mut request) => {
+                        let site = sites.choose(&request.head.host.name);
+                        entry.host = request.head.host.name.clone();
+                        entry.site = site.name.clone();
+                        // nginx's `$host` is the server's name when the request names none.
+                        if request.head.host.name.is_empty() {
+                            request.head.host.name = site.name.clone();
+                        }
+                        let (body, bytes_in) = access_log::count_request(request.body);
+                        request.body = body;
+                        entry.bytes_in = bytes_in;
+                        let deadline = site.app.deadline_from_now();
+                        site.app.handle(request, id, deadline).await
+                    }
                     Err(bad) => *bad,
                 };
                 error_page::set_reason(&mut res);
@@ -95,7 +133,8 @@ pub async fn run(
                     res.headers_mut()
                         .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
                 }
-                Ok::<_, Infallible>(res)
+                let status = res.status().as_u16();
+                Ok::<_, Infallible>(res.map(|body| access_log::logged(entry, status, body)))
             })
         });
         let conn = http1::Builder::new()

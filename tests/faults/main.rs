@@ -245,8 +245,12 @@ fn php_that_cannot_come_back_is_a_503_with_the_reason_logged_until_it_can() {
     );
     let said = "503 for /hello.php: PHP is not running: ";
     s.wait_for_log(said, Duration::from_secs(1));
-    let log = s.log();
-    let why = &log[log.find(said).unwrap()..];
+    let records = s.records();
+    let why = records
+        .iter()
+        .filter_map(|r| r["message"].as_str())
+        .find(|m| m.contains(said))
+        .unwrap();
     assert!(
         why.contains("exited (exit status: 1) before it was ready. Its output:\nbroken on purpose by the test"),
         "{why}"

@@ -125,6 +125,8 @@ fn every_set_cookie_survives_in_multi_value_mode_and_the_loss_is_named_in_single
 }
 
 /// Run `bootstrap local` with `args` and `env`, which must fail at init; its stderr.
+/// What `bootstrap local` logged before it exited with a failure: the messages of its JSON
+/// log lines (every line must be one), a line each.
 fn init_failure(args: &[&str], env: &[(&str, &str)]) -> String {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .args(["local", "--listen", "127.0.0.1:0"])
@@ -135,25 +137,28 @@ fn init_failure(args: &[&str], env: &[(&str, &str)]) -> String {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
+    while child.try_wait().unwrap().is_none() {
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "bootstrap local kept running"
         );
         thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(!status.success(), "{stderr}");
-    stderr
+    }
+    let out = child.wait_with_output().unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{log}");
+    log.lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|_| panic!("a log line that is no JSON: {line:?}"));
+            record["message"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]

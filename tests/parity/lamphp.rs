@@ -13,13 +13,14 @@ use tempfile::TempDir;
 use crate::reference::{run_with_retries, SHUTDOWN, STARTUP};
 use support::{free_port, wait_for_port};
 
-/// What `bootstrap local` logs on stderr once it accepts connections, before the port.
+/// What `bootstrap local` logs (a JSON line on stdout) once it accepts connections, before
+/// the port.
 const LOCAL_READY: &str = "ALB emulator on http://127.0.0.1:";
 
 /// One `bootstrap` process.
 pub struct Lamphp {
     child: Child,
-    /// Its stdout (the Lambda loop's JSON lines under `local`) and stderr.
+    /// Its stdout (its JSON log lines) and stderr.
     logs: TempDir,
     pub port: u16,
 }
@@ -34,7 +35,13 @@ impl Lamphp {
             let mut server = Lamphp::spawn(root, &args)?;
             server.port = port;
             let started = wait_for_port(port, STARTUP, || server.alive());
-            started.map_err(|e| format!("{e}; its stderr:\n{}", server.log("stderr")))?;
+            started.map_err(|e| {
+                format!(
+                    "{e}; its stderr:\n{}\nits stdout:\n{}",
+                    server.log("stderr"),
+                    server.log("stdout")
+                )
+            })?;
             Ok(server)
         })
     }
@@ -97,8 +104,8 @@ impl Lamphp {
         let deadline = Instant::now() + STARTUP;
         while Instant::now() < deadline {
             self.alive()?;
-            let stderr = self.log("stderr");
-            let port = stderr.split(LOCAL_READY).nth(1).and_then(|rest| {
+            let stdout = self.log("stdout");
+            let port = stdout.split(LOCAL_READY).nth(1).and_then(|rest| {
                 let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
                 digits.parse().ok()
             });
@@ -107,7 +114,7 @@ impl Lamphp {
             }
             sleep(Duration::from_millis(50));
         }
-        Err(format!("no {LOCAL_READY:?} on stderr within {STARTUP:?}"))
+        Err(format!("no {LOCAL_READY:?} on stdout within {STARTUP:?}"))
     }
 
     fn log(&self, name: &str) -> String {

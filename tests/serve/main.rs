@@ -4,6 +4,7 @@
 #[path = "../parity/http.rs"]
 mod http;
 mod server;
+mod sites;
 
 use server::Server;
 use std::thread;
@@ -267,7 +268,101 @@ fn php_stderr_is_logged_with_its_request() {
     let mut s = Server::start(&[]);
     assert_eq!(s.get("/stderr.php?m=abc123").1, b"logged\n");
     // The FastCGI stderr copy carries the request id; php-fpm's own copy does not.
-    s.wait_for_log("marker-abc123 request=", Duration::from_secs(5));
+    s.wait_for_log("marker-abc123", Duration::from_secs(5));
+    let tagged = s.records().into_iter().find(|r| {
+        r["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("marker-abc123"))
+            && r["request"].as_str().is_some_and(|id| !id.is_empty())
+    });
+    assert!(tagged.is_some(), "no tagged PHP message in:\n{}", s.log());
+}
+
+#[test]
+fn every_log_line_is_json_and_each_request_has_one_when_sent() {
+    let mut s = Server::start(&[]);
+    let exchange = |raw: &[u8]| http::exchange(s.port, raw).unwrap();
+    let hello =
+        exchange(b"GET /hello.php?x=1 HTTP/1.1\r\nHost: A.test:81\r\nConnection: close\r\n\r\n");
+    let note = exchange(b"GET /note.txt HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
+    let echo = exchange(b"POST /echo.php HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nConnection: close\r\n\r\nabcde");
+    let missing = exchange(b"GET /nothing HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
+    s.get("/_lamphp/health");
+    let start = Instant::now();
+    while s.requests().len() < 4 && start.elapsed() < Duration::from_secs(5) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let requests = s.requests();
+    // The health check is not logged: a target group polls it every few seconds.
+    assert_eq!(requests.len(), 4, "{}", s.log());
+    let expected = [
+        (
+            "GET",
+            "/hello.php",
+            "a.test",
+            hello.status,
+            0,
+            hello.body.len(),
+        ),
+        (
+            "GET",
+            "/note.txt",
+            "a.test",
+            note.status,
+            0,
+            note.body.len(),
+        ),
+        (
+            "POST",
+            "/echo.php",
+            "a.test",
+            echo.status,
+            5,
+            echo.body.len(),
+        ),
+        (
+            "GET",
+            "/nothing",
+            "a.test",
+            missing.status,
+            0,
+            missing.body.len(),
+        ),
+    ];
+    for (record, (method, path, host, status, bytes_in, bytes_out)) in requests.iter().zip(expected)
+    {
+        let line = record.to_string();
+        assert_eq!(record["method"], method, "{line}");
+        assert_eq!(record["path"], path, "{line}");
+        assert_eq!(record["host"], host, "{line}");
+        assert_eq!(record["status"], status, "{line}");
+        assert_eq!(record["bytes_in"], bytes_in, "{line}");
+        assert_eq!(record["bytes_out"], bytes_out as u64, "{line}");
+        assert_eq!(record["complete"], true, "{line}");
+        assert!(
+            record["total_ms"].as_f64().unwrap() >= record["head_ms"].as_f64().unwrap(),
+            "{line}"
+        );
+        assert!(
+            record["request"].as_str().is_some_and(|id| !id.is_empty()),
+            "{line}"
+        );
+    }
+    assert_eq!(missing.status, 404);
+    // A client that goes away mid-body is logged as such.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /big.php?mb=50 HTTP/1.1\r\nHost: a.test\r\n\r\n",
+    )
+    .unwrap();
+    let mut first = [0u8; 4096];
+    std::io::Read::read_exact(&mut stream, &mut first).unwrap();
+    drop(stream);
+    s.wait_for_log("\"complete\":false", Duration::from_secs(10));
+    let cut = s.requests().pop().unwrap();
+    assert_eq!(cut["path"], "/big.php", "{cut}");
+    assert!(cut["bytes_out"].as_u64().unwrap() < 50 << 20, "{cut}");
 }
 
 #[test]

@@ -58,13 +58,25 @@ impl Server {
 
     /// Start `bootstrap serve` over `root` with extra `args`.
     pub fn start_at(root: &Path, args: &[&str]) -> Server {
+        let root = ["--root", root.to_str().unwrap()];
+        Server::serve(&[&root, args].concat())
+    }
+
+    /// Start `bootstrap serve` with `args` alone (which name the site or sites), two
+    /// workers unless they say otherwise.
+    pub fn serve(args: &[&str]) -> Server {
+        Server::serve_env(args, &[])
+    }
+
+    /// [`Server::serve`] with `LAMPHP_*` settings in `env`.
+    pub fn serve_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let workers: &[&str] = if args.contains(&"--workers") {
             &[]
         } else {
             &["--workers", "2"]
         };
         let mut command = Command::new(bootstrap_exe());
-        command.arg("serve").args(workers).arg("--root").arg(root);
+        command.arg("serve").args(workers).envs(env.iter().copied());
         Server::launch(command, args, "serving ")
     }
 
@@ -153,6 +165,26 @@ impl Server {
 
     pub fn log(&self) -> String {
         self.log.text()
+    }
+
+    /// The log's lines, each of which must be a JSON object.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        let log = self.log();
+        log.lines()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .filter(|v| v.is_object())
+                    .unwrap_or_else(|| panic!("a log line that is no JSON object: {line:?}"))
+            })
+            .collect()
+    }
+
+    /// The access log's records (target `lamphp::request`).
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        let mut records = self.records();
+        records.retain(|r| r["target"] == "lamphp::request");
+        records
     }
 
     /// GET `path`, returning (status, body).

@@ -5,7 +5,10 @@
 //! docroot is its directory. With `LAMPHP_RELEASE` set, the release directory
 //! `$LAMPHP_RELEASES/<id>` (site code on EFS, unpacked by `lamphp deploy`) takes the task
 //! root's place, so a published version, which freezes its environment, pins its release.
-//! `LAMPHP_ROOT` overrides both (a docroot of the user's own, e.g. `/mnt/site/public`).
+//! `LAMPHP_ROOT` overrides the task root (a docroot of the user's own, e.g.
+//! `/mnt/site/public`, or a container image's `/var/task/public`), but not a release: what
+//! `lamphp deploy` sets must take effect whatever the function or the image says, and ECS
+//! cannot unset an image's variable (Fargate drops empty values).
 
 use lamphp_protocol::id::{self, IdError};
 use std::path::{Path, PathBuf};
@@ -73,7 +76,7 @@ pub enum SiteError {
 
 /// Resolve the site from `env`.
 pub fn site(env: &SiteEnv) -> Result<Site, SiteError> {
-    if let Some(root) = &env.root {
+    if let Some(root) = env.root.as_ref().filter(|_| env.release.is_none()) {
         return Ok(Site {
             docroot: PathBuf::from(root),
             front_controller: None,
@@ -195,8 +198,8 @@ mod tests {
                 release("/efs/rel/r1"),
             ),
             (
-                released("r1", Some("/efs/rel"), Some("/srv/public")),
-                ok("/srv/public", None),
+                released("r1", Some("/efs/rel"), Some("/var/task/public")),
+                release("/efs/rel/r1"),
             ),
             (
                 released("../../etc", None, None),

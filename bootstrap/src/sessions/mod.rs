@@ -34,6 +34,9 @@ pub struct SessionSettings {
     pub lock_wait: Duration,
     /// A request's time when no deadline is set (serve mode's `--timeout`).
     pub timeout: Duration,
+    /// The site these sessions are of, when one `serve` runs several: its keys are
+    /// `<site>/<name>_<id>`, so one site's cookie finds nothing of another's.
+    pub site: Option<String>,
 }
 
 /// The running session service, shared by its connections.
@@ -43,9 +46,19 @@ pub struct Sessions {
     lock_wait: Duration,
     timeout: Duration,
     deadline: Arc<AtomicU64>,
+    site: Option<String>,
 }
 
 impl Sessions {
+    /// The table's hash key of session `id` under the cookie `name`.
+    fn key(&self, name: &str, id: &str) -> String {
+        let key = protocol::item_id(name, id);
+        match &self.site {
+            Some(site) => format!("{site}/{key}"),
+            None => key,
+        }
+    }
+
     fn deadline_ms(&self) -> Option<u64> {
         Some(self.deadline.load(Ordering::Relaxed)).filter(|&d| d != 0)
     }
@@ -104,6 +117,7 @@ pub fn start_with(
         lock_wait: settings.lock_wait,
         timeout: settings.timeout,
         deadline: deadline.clone(),
+        site: settings.site.clone(),
     };
     tracing::info!(
         table = settings.table,

@@ -8,7 +8,7 @@
 //! the lease covers that.
 
 use super::lock;
-use super::protocol::{self, item_id, Request, Response};
+use super::protocol::{self, Request, Response};
 use super::store::{Item, Lock, StoreError};
 use super::Sessions;
 use std::sync::Arc;
@@ -81,21 +81,21 @@ async fn handle(sessions: &Sessions, state: &mut Option<Read>, request: Request)
     let result = match request {
         // The lifetime matters only when writing: a new lock-only item expires with its
         // lease.
-        Request::Read { name, id, .. } => read(sessions, state, item_id(&name, &id)).await,
+        Request::Read { name, id, .. } => read(sessions, state, sessions.key(&name, &id)).await,
         Request::Write {
             name,
             id,
             data,
             lifetime,
         } => match protocol::decode_data(&data) {
-            Ok(data) => write(sessions, state, item_id(&name, &id), data, lifetime).await,
+            Ok(data) => write(sessions, state, sessions.key(&name, &id), data, lifetime).await,
             Err(e) => return Response::error(500, e),
         },
         Request::Touch { name, id, lifetime } => {
-            touch(sessions, state, item_id(&name, &id), lifetime).await
+            touch(sessions, state, sessions.key(&name, &id), lifetime).await
         }
         Request::Destroy { name, id } => {
-            let key = item_id(&name, &id);
+            let key = sessions.key(&name, &id);
             if state.as_ref().is_some_and(|s| s.key == key) {
                 *state = None;
             }
@@ -106,7 +106,7 @@ async fn handle(sessions: &Sessions, state: &mut Option<Read>, request: Request)
                 .map(|()| Response::ok())
         }
         Request::Exists { name, id } => {
-            let key = item_id(&name, &id);
+            let key = sessions.key(&name, &id);
             sessions
                 .store
                 .get(&key)
