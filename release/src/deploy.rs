@@ -85,7 +85,12 @@ pub async fn deploy(
         }
     }
     if let (Some(services), Some(plan)) = (services, staging) {
-        move_staging(services, plan).await?;
+        move_staging(services, plan).await.map_err(|e| {
+            anyhow!(
+                "{e:#}\nrelease {id} is on EFS but {} is unchanged: deploy again",
+                function.name
+            )
+        })?;
     }
     // An update still being applied would make ours fail.
     let config = function.wait_updated().await?;

@@ -55,9 +55,12 @@ pub async fn promote(function: &Function, services: Option<&Ecs>, how: Promotion
             println!("live already serves version {version}");
             None
         }
-        (Err(e @ live::PlanError::AlreadyLive(_)), Some(Production::AlreadyLive(ecs))) => {
-            bail!("{e}; {ecs}")
-        }
+        (
+            Err(live::PlanError::AlreadyLive(version)),
+            Some(Production::AlreadyLive(ecs::PlanError::AlreadyLive(service, revision))),
+        ) => bail!(
+            "version {version} is already live and service {service} already runs {revision}; deploy something new first"
+        ),
         (target, _) => Some(target?),
     };
     if let Some(target) = &target {
@@ -145,6 +148,10 @@ fn same_release(
 pub async fn rollback(function: &Function, services: Option<&Ecs>) -> Result<()> {
     // Both planned before either moves: a rollback moves both or neither.
     let alias = read_alias(function).await?;
+    if let (Some(_), Some((canary, _))) = (services, alias.as_ref().and_then(live::canary)) {
+        // Rolling back would drop the canary but move the service back a whole release.
+        bail!("a canary of version {canary} runs on live (started without the ECS options): drop it with `lamphp rollback` without --cluster first");
+    }
     let target =
         live::rollback(alias.as_ref()).map_err(|e| anyhow!("{e}; nothing was rolled back"))?;
     let production = match services {

@@ -549,6 +549,10 @@ fn deploy_promote_canary_rollback_and_failed_deploys() {
     assert_eq!(env.page(&id1), "site one");
     assert_eq!(env.page(&id2), "site two");
 
+    // ECS services are named all three or not at all.
+    let (ok, _, err) = env.lamphp(&["--cluster", "site", "status"]);
+    assert!(!ok && err.contains("need all three"), "{err}");
+
     // Prune keeps what a configuration refers to, and deletes the rest.
     std::fs::create_dir(env.releases.join("0123456789abcdef")).unwrap();
     let pruned = env.ok(&["prune"]);
@@ -632,7 +636,10 @@ fn ecs_services_are_released_with_the_function() {
     // Refused, with nothing changed: promoting what production runs, a canary, and a
     // staging service whose rollout is not complete.
     let (ok, _, err) = env.lamphp(&["promote"]);
-    assert!(!ok && err.contains("already"), "{err}");
+    assert!(
+        !ok && err.contains("version 2 is already live and service production already runs site:3"),
+        "{err}"
+    );
     let (ok, _, err) = env.lamphp(&["promote", "--canary", "10"]);
     assert!(!ok && err.contains("Lambda alias feature"), "{err}");
     env.create_service(
