@@ -1,13 +1,20 @@
-//! `lamphp deploy`: bundle, upload, have `$LATEST` unpack it, point `$LATEST` at it.
+//! `lamphp deploy`: bundle, upload, have `$LATEST` unpack it, point `$LATEST` (and,
+//! with ECS, the staging service) at it.
 //!
 //! The configuration changes only after the function has answered that the release is
-//! complete on EFS, so a failed deploy leaves staging as it was; production (`live`) is
-//! a published version, which a deploy never touches.
+//! complete on EFS, so a failed deploy leaves staging as it was; production (`live`, and
+//! the production service) is never touched. With ECS, the staging service and its task
+//! definition are read and the new revision planned before anything is uploaded, so a
+//! service lamphp cannot move (no container `php`, another deployment controller) fails
+//! the deploy with nothing changed.
 
 use crate::aws::explain;
 use crate::bundle::bundle;
+use crate::ecs;
 use crate::function::{self, Function};
+use crate::service::{Ecs, Service};
 use anyhow::{anyhow, Result};
+use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionInputBuilder;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use lamphp_protocol::{Command, Unpacked};
@@ -19,6 +26,7 @@ const PRESIGN: Duration = Duration::from_secs(15 * 60);
 
 pub async fn deploy(
     function: &Function,
+    services: Option<&Ecs>,
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     site: &Path,
@@ -32,6 +40,10 @@ pub async fn deploy(
         site.display(),
         bundle.bytes.len()
     );
+    let staging = match services {
+        Some(services) => Some(plan_staging(services, &id).await?),
+        None => None,
+    };
     s3.put_object()
         .bucket(bucket)
         .key(&key)
@@ -72,6 +84,14 @@ pub async fn deploy(
             println!("unpacked release {id}: {files} files, {bytes} bytes")
         }
     }
+    if let (Some(services), Some(plan)) = (services, staging) {
+        move_staging(services, plan).await.map_err(|e| {
+            anyhow!(
+                "{e:#}\nrelease {id} is on EFS but {} is unchanged: deploy again",
+                function.name
+            )
+        })?;
+    }
     // An update still being applied would make ours fail.
     let config = function.wait_updated().await?;
     if function::release(&config) == Some(id.as_str()) {
@@ -84,4 +104,55 @@ pub async fn deploy(
         );
     }
     Ok(id)
+}
+
+/// What a deploy does to the staging service: nothing (it runs the release already), or
+/// register this revision and move the service to it.
+enum Staging {
+    Serves(String),
+    Move(Box<Planned>),
+}
+
+struct Planned {
+    revision: RegisterTaskDefinitionInputBuilder,
+    service: Service,
+}
+
+async fn plan_staging(services: &Ecs, id: &str) -> Result<Staging> {
+    let running = services.running(&services.staging).await?;
+    if running.release() == Some(id) {
+        return Ok(Staging::Serves(running.arn().to_owned()));
+    }
+    let revision = ecs::next_revision(&running.task_definition, &running.tags, id)?;
+    // Checked now, though the update is built once the revision has its ARN.
+    ecs::rolling(&running.service)?;
+    Ok(Staging::Move(Box::new(Planned {
+        revision,
+        service: running.service,
+    })))
+}
+
+async fn move_staging(services: &Ecs, plan: Staging) -> Result<()> {
+    let plan = match plan {
+        Staging::Serves(arn) => {
+            println!(
+                "service {} already runs {}, which serves this release",
+                services.staging,
+                ecs::short(&arn)
+            );
+            return Ok(());
+        }
+        Staging::Move(plan) => *plan,
+    };
+    let arn = services.register(plan.revision).await?;
+    println!("registered task definition {}", ecs::short(&arn));
+    services
+        .update(ecs::move_to(&services.cluster, &plan.service, &arn)?)
+        .await?;
+    println!(
+        "service {} (staging) is rolling out {} (`lamphp status` shows its progress)",
+        services.staging,
+        ecs::short(&arn)
+    );
+    Ok(())
 }

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use lamphp_release::function::Function;
 use lamphp_release::promote::Promotion;
+use lamphp_release::service::Ecs;
 use lamphp_release::{aws, deploy, promote, prune, status};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,13 +17,23 @@ struct Cli {
     /// The Lambda function (name or ARN).
     #[arg(long, env = "LAMPHP_FUNCTION", global = true)]
     function: Option<String>,
+    /// The ECS cluster whose services are released too (with the two below).
+    #[arg(long, env = "LAMPHP_CLUSTER", global = true)]
+    cluster: Option<String>,
+    /// The cluster's staging service (moved by deploy).
+    #[arg(long, env = "LAMPHP_STAGING_SERVICE", global = true)]
+    staging_service: Option<String>,
+    /// The cluster's production service (moved by promote and rollback).
+    #[arg(long, env = "LAMPHP_PRODUCTION_SERVICE", global = true)]
+    production_service: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Bundle a site, unpack it on EFS as a new release, point $LATEST (staging) at it.
+    /// Bundle a site, unpack it on EFS as a new release, point $LATEST (staging) at it,
+    /// and the staging service at a new task definition revision that serves it.
     Deploy {
         /// The site directory (with the front controller the Handler names, e.g. public/index.php).
         #[arg(long)]
@@ -31,20 +42,23 @@ enum Command {
         #[arg(long, env = "LAMPHP_RELEASE_BUCKET")]
         bucket: String,
     },
-    /// Publish what $LATEST serves as a version and move `live` (production) to it.
+    /// Publish what $LATEST serves as a version and move `live` (production) to it; move
+    /// the production service to the staging service's revision.
     Promote {
-        /// Send only this percentage of production's requests to it (1-99).
+        /// Send only this percentage of production's requests to it (1-99; Lambda only).
         #[arg(long, conflicts_with = "finish")]
         canary: Option<u8>,
         /// Move all of `live` to the canary.
         #[arg(long)]
         finish: bool,
     },
-    /// Move `live` back to the version it served before (or drop a canary).
+    /// Move `live` and the production service back to what they served before (or drop
+    /// a canary).
     Rollback,
-    /// Show the version and release staging and production serve.
+    /// Show the version (and revision) and release staging and production serve.
     Status,
-    /// Delete the releases on EFS that neither $LATEST nor any version refers to.
+    /// Delete the releases on EFS that neither $LATEST, any version nor any task
+    /// definition revision refers to.
     Prune,
 }
 
@@ -69,9 +83,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         name,
         lambda: aws_sdk_lambda::Client::new(&config),
     };
+    let services = match (cli.cluster, cli.staging_service, cli.production_service) {
+        (Some(cluster), Some(staging), Some(production)) => Some(Ecs {
+            client: aws_sdk_ecs::Client::new(&config),
+            cluster,
+            staging,
+            production,
+        }),
+        (None, None, None) => None,
+        _ => anyhow::bail!(
+            "ECS services need all three of --cluster, --staging-service and --production-service (or LAMPHP_CLUSTER, LAMPHP_STAGING_SERVICE and LAMPHP_PRODUCTION_SERVICE)"
+        ),
+    };
+    let services = services.as_ref();
     match cli.command {
         Command::Deploy { site, bucket } => {
-            deploy::deploy(&function, &aws::s3(&config), &bucket, &site)
+            deploy::deploy(&function, services, &aws::s3(&config), &bucket, &site)
                 .await
                 .map(drop)
         }
@@ -81,10 +108,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (Some(pct), false) => Promotion::Canary(pct),
                 (None, false) => Promotion::Now,
             };
-            promote::promote(&function, how).await
+            promote::promote(&function, services, how).await
         }
-        Command::Rollback => promote::rollback(&function).await,
-        Command::Status => status::status(&function).await,
-        Command::Prune => prune::prune(&function).await,
+        Command::Rollback => promote::rollback(&function, services).await,
+        Command::Status => status::status(&function, services).await,
+        Command::Prune => prune::prune(&function, services).await,
     }
 }

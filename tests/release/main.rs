@@ -5,6 +5,10 @@
 //! of each version `live` routes to) and by serving a page of that release with
 //! `bootstrap local`, as the function would with that configuration.
 //!
+//! With ECS (`ecs_services_are_released_with_the_function`), moto's ECS holds a cluster,
+//! one task definition family and the staging and production services; what they serve
+//! is checked in the revision each service runs (its container `php`'s LAMPHP_RELEASE).
+//!
 //! moto 5.2.1 does not enforce `publish_version`'s CodeSha256/RevisionId guards nor
 //! UpdateFunctionConfiguration's RevisionId, and reports no RevisionId in a function's
 //! configuration, so those guards are exercised only against AWS.
@@ -33,6 +37,8 @@ use std::sync::atomic::Ordering;
 const FUNCTION: &str = "site";
 const BUCKET: &str = "lamphp-releases";
 const ROLE: &str = "arn:aws:iam::123456789012:role/lamphp";
+const CLUSTER: &str = "site";
+const FAMILY: &str = "site";
 
 /// What the configuration says each host serves.
 #[derive(Debug, PartialEq)]
@@ -49,6 +55,9 @@ struct Env {
     watch: Watch,
     proxy: Proxy,
     lambda: aws_sdk_lambda::Client,
+    ecs: aws_sdk_ecs::Client,
+    /// Whether `lamphp` is given the cluster and its services.
+    services: bool,
     runtime: tokio::runtime::Runtime,
     releases: PathBuf,
     temp: tempfile::TempDir,
@@ -56,6 +65,30 @@ struct Env {
 
 impl Env {
     fn start() -> Env {
+        Env::start_with(false)
+    }
+
+    /// An Env whose `lamphp` releases the ECS services too: a cluster with the staging and
+    /// production services, both running revision 1 of the family, which serves no
+    /// release yet (as the stack creates it).
+    fn with_services() -> Env {
+        let env = Env::start_with(true);
+        env.runtime.block_on(async {
+            env.ecs
+                .create_cluster()
+                .cluster_name(CLUSTER)
+                .send()
+                .await
+                .unwrap();
+        });
+        let first = env.register(FAMILY, "php", &[("LAMPHP_SESSION_TABLE", "sessions")]);
+        for name in ["staging", "production"] {
+            env.create_service(name, &first, 0);
+        }
+        env
+    }
+
+    fn start_with(services: bool) -> Env {
         let temp = tempfile::tempdir().unwrap();
         let releases = temp.path().join("efs/releases");
         let moto = Moto::start();
@@ -76,20 +109,20 @@ impl Env {
         );
         let proxy = Proxy::start(moto.port, watch.port);
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let lambda = runtime.block_on(async {
-            let config = lamphp_release::aws::loader()
+        let config = runtime.block_on(
+            lamphp_release::aws::loader()
                 .endpoint_url(proxy.endpoint())
                 .region(aws_config::Region::new("us-east-1"))
                 .credentials_provider(aws_sdk_lambda::config::Credentials::for_tests())
-                .load()
-                .await;
-            aws_sdk_lambda::Client::new(&config)
-        });
+                .load(),
+        );
         let env = Env {
             _moto: moto,
             watch,
             proxy,
-            lambda,
+            lambda: aws_sdk_lambda::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            services,
             runtime,
             releases,
             temp,
@@ -128,7 +161,14 @@ impl Env {
 
     /// Run `lamphp args`: (success, stdout, stderr).
     fn lamphp(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_lamphp"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lamphp"));
+        if self.services {
+            command
+                .env("LAMPHP_CLUSTER", CLUSTER)
+                .env("LAMPHP_STAGING_SERVICE", "staging")
+                .env("LAMPHP_PRODUCTION_SERVICE", "production");
+        }
+        let out = command
             .args(args)
             .env("AWS_ENDPOINT_URL", self.proxy.endpoint())
             .env("AWS_ACCESS_KEY_ID", "test")
@@ -242,6 +282,101 @@ impl Env {
             .unwrap_or_default();
         names.sort();
         names
+    }
+
+    /// Register a revision of `family` with one container `container` (and `env`); its ARN.
+    fn register(&self, family: &str, container: &str, env: &[(&str, &str)]) -> String {
+        use aws_sdk_ecs::types::{ContainerDefinition, KeyValuePair};
+        let mut php = ContainerDefinition::builder()
+            .name(container)
+            .image("lamphp-site:latest")
+            .memory(512);
+        for (k, v) in env {
+            php = php.environment(KeyValuePair::builder().name(*k).value(*v).build());
+        }
+        let out = self
+            .runtime
+            .block_on(
+                self.ecs
+                    .register_task_definition()
+                    .family(family)
+                    .container_definitions(php.build())
+                    .execution_role_arn(ROLE)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("register: {}", aws_sdk_ecs::error::DisplayErrorContext(e)));
+        let td = out.task_definition().unwrap();
+        td.task_definition_arn().unwrap().to_owned()
+    }
+
+    /// A rolling service of `desired` tasks (moto reports a service with tasks to start
+    /// as rolling out, one with none as COMPLETED).
+    fn create_service(&self, name: &str, task_definition: &str, desired: i32) {
+        self.runtime
+            .block_on(
+                self.ecs
+                    .create_service()
+                    .cluster(CLUSTER)
+                    .service_name(name)
+                    .task_definition(task_definition)
+                    .desired_count(desired)
+                    .send(),
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "create_service: {}",
+                    aws_sdk_ecs::error::DisplayErrorContext(e)
+                )
+            });
+    }
+
+    /// The service `name`.
+    fn service(&self, name: &str) -> aws_sdk_ecs::types::Service {
+        let out = self
+            .runtime
+            .block_on(
+                self.ecs
+                    .describe_services()
+                    .cluster(CLUSTER)
+                    .services(name)
+                    .send(),
+            )
+            .unwrap();
+        out.services()[0].clone()
+    }
+
+    /// What the service `name` runs: its revision (`family:n`) and that one's release.
+    fn runs(&self, name: &str) -> (String, Option<String>) {
+        let arn = self.service(name).task_definition().unwrap().to_owned();
+        let td = self
+            .runtime
+            .block_on(
+                self.ecs
+                    .describe_task_definition()
+                    .task_definition(&arn)
+                    .send(),
+            )
+            .unwrap()
+            .task_definition()
+            .cloned()
+            .unwrap();
+        let php = &td.container_definitions()[0];
+        let env: HashMap<&str, &str> = php
+            .environment()
+            .iter()
+            .map(|kv| (kv.name().unwrap(), kv.value().unwrap()))
+            .collect();
+        if td.family() == Some(FAMILY) {
+            assert_eq!(
+                env.get("LAMPHP_SESSION_TABLE"),
+                Some(&"sessions"),
+                "other variables are kept"
+            );
+        }
+        (
+            lamphp_release::ecs::short(&arn).to_owned(),
+            env.get("LAMPHP_RELEASE").map(|r| (*r).to_owned()),
+        )
     }
 }
 
@@ -414,6 +549,10 @@ fn deploy_promote_canary_rollback_and_failed_deploys() {
     assert_eq!(env.page(&id1), "site one");
     assert_eq!(env.page(&id2), "site two");
 
+    // ECS services are named all three or not at all.
+    let (ok, _, err) = env.lamphp(&["--cluster", "site", "status"]);
+    assert!(!ok && err.contains("need all three"), "{err}");
+
     // Prune keeps what a configuration refers to, and deletes the rest.
     std::fs::create_dir(env.releases.join("0123456789abcdef")).unwrap();
     let pruned = env.ok(&["prune"]);
@@ -422,4 +561,145 @@ fn deploy_promote_canary_rollback_and_failed_deploys() {
         Path::new(&env.releases).join(&id1).is_dir() && env.releases.join(&id2).is_dir(),
         "{pruned}"
     );
+}
+
+#[test]
+fn ecs_services_are_released_with_the_function() {
+    let env = Env::with_services();
+    let v1 = env.site("v1", "site one");
+    let v2 = env.site("v2", "site two");
+    let unreleased = ("site:1".to_owned(), None);
+
+    // A deploy: the release is unpacked on EFS, the staging service runs a new revision
+    // that serves it (as $LATEST does), production is unchanged.
+    let id1 = deployed_id(&env.ok(&["deploy", "--site", v1.to_str().unwrap()]));
+    assert_eq!(env.on_efs(), std::slice::from_ref(&id1));
+    let r2 = ("site:2".to_owned(), Some(id1.clone()));
+    assert_eq!(env.runs("staging"), r2);
+    assert_eq!(env.runs("production"), unreleased);
+    assert_eq!(env.release_of("$LATEST"), Some(id1.clone()));
+    let breaker = env.service("staging");
+    let breaker = breaker
+        .deployment_configuration()
+        .and_then(|c| c.deployment_circuit_breaker())
+        .expect("the deploy's update sets the circuit breaker");
+    assert!(breaker.enable && breaker.rollback, "{breaker:?}");
+    assert_eq!(env.page(&id1), "site one");
+
+    // The same site again: nothing registered.
+    let again = env.ok(&["deploy", "--site", v1.to_str().unwrap()]);
+    assert!(again.contains("already runs site:2"), "{again}");
+    assert_eq!(env.runs("staging"), r2);
+
+    // The first promote: production runs staging's revision, and live the function's
+    // version of the same release; neither has anything to roll back to.
+    env.ok(&["promote"]);
+    assert_eq!(env.runs("production"), r2);
+    assert_eq!(
+        env.serving().live,
+        Some(("1".to_owned(), Some(id1.clone())))
+    );
+    let (ok, _, err) = env.lamphp(&["rollback"]);
+    assert!(!ok && err.contains("nothing was rolled back"), "{err}");
+    assert_eq!(env.runs("production"), r2);
+
+    // A second deploy and promote; rollback returns production to the first release,
+    // a second rollback forward again.
+    let id2 = deployed_id(&env.ok(&["deploy", "--site", v2.to_str().unwrap()]));
+    let r3 = ("site:3".to_owned(), Some(id2.clone()));
+    assert_eq!(env.runs("staging"), r3);
+    assert_eq!(env.runs("production"), r2);
+    env.ok(&["promote"]);
+    assert_eq!(env.runs("production"), r3);
+    let status = env.ok(&["status"]);
+    for line in [
+        format!("staging    service staging  site:3  release {id2}  (rollout COMPLETED"),
+        format!("production service production  site:3  release {id2}"),
+        format!("rollback would return service production to site:2 (release {id1})"),
+        "rollback would return live to version 1".to_owned(),
+    ] {
+        assert!(status.contains(&line), "{line:?} not in\n{status}");
+    }
+    env.ok(&["rollback"]);
+    assert_eq!(env.runs("production"), r2);
+    assert_eq!(
+        env.serving().live,
+        Some(("1".to_owned(), Some(id1.clone())))
+    );
+    env.ok(&["rollback"]);
+    assert_eq!(env.runs("production"), r3);
+    assert_eq!(
+        env.serving().live,
+        Some(("2".to_owned(), Some(id2.clone())))
+    );
+
+    // Refused, with nothing changed: promoting what production runs, a canary, and a
+    // staging service whose rollout is not complete.
+    let (ok, _, err) = env.lamphp(&["promote"]);
+    assert!(
+        !ok && err.contains("version 2 is already live and service production already runs site:3"),
+        "{err}"
+    );
+    let (ok, _, err) = env.lamphp(&["promote", "--canary", "10"]);
+    assert!(!ok && err.contains("Lambda alias feature"), "{err}");
+    env.create_service(
+        "rolling",
+        &env.register(
+            FAMILY,
+            "php",
+            &[
+                ("LAMPHP_SESSION_TABLE", "sessions"),
+                ("LAMPHP_RELEASE", &id1),
+            ],
+        ),
+        1,
+    );
+    let (ok, _, err) = env.lamphp(&["--staging-service", "rolling", "promote"]);
+    assert!(!ok && err.contains("is IN_PROGRESS"), "{err}");
+    assert_eq!(env.runs("production"), r3);
+    assert_eq!(
+        env.serving().live,
+        Some(("2".to_owned(), Some(id2.clone())))
+    );
+
+    // A service without a container `php`: the deploy fails before anything changes.
+    let other = env.register("other", "web", &[]);
+    env.create_service("nophp", &other, 0);
+    let v3 = env.site("v3", "site three");
+    let (ok, _, err) = env.lamphp(&[
+        "--staging-service",
+        "nophp",
+        "deploy",
+        "--site",
+        v3.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("has no container named `php` (it has: web)"),
+        "{err}"
+    );
+    assert_eq!(env.runs("nophp"), ("other:1".to_owned(), None));
+    assert_eq!(env.release_of("$LATEST"), Some(id2.clone()));
+    let mut both = vec![id1.clone(), id2.clone()];
+    both.sort();
+    assert_eq!(env.on_efs(), both, "nothing unpacked");
+
+    // Prune keeps what any revision of the family refers to (here one no service runs),
+    // and deletes the rest.
+    let kept = "feedfacefeedface";
+    env.register(
+        FAMILY,
+        "php",
+        &[
+            ("LAMPHP_SESSION_TABLE", "sessions"),
+            ("LAMPHP_RELEASE", kept),
+        ],
+    );
+    for dir in [kept, "0123456789abcdef"] {
+        std::fs::create_dir(env.releases.join(dir)).unwrap();
+    }
+    let pruned = env.ok(&["prune"]);
+    assert!(pruned.contains("removed: 0123456789abcdef\n"), "{pruned}");
+    let mut left = vec![id1, id2, kept.to_owned()];
+    left.sort();
+    assert_eq!(env.on_efs(), left, "{pruned}");
 }
