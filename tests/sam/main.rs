@@ -1101,6 +1101,11 @@ fn no_ecs(stack: &Stack, context: &str) {
 /// stack's group; its roles scoped to what tasks and ECS need; EFS admitting the tasks.
 fn ecs_tasks(stack: &Stack, architecture: &str, release: Option<&str>) {
     let (definition_id, definition) = only(stack, "AWS::ECS::TaskDefinition");
+    // A replaced revision stays active, for a service to be moved back to it.
+    assert_eq!(
+        definition["UpdateReplacePolicy"], "Retain",
+        "{definition_id}"
+    );
     let props = &definition["Properties"];
     assert_eq!(props["RequiresCompatibilities"], json!(["FARGATE"]));
     assert_eq!(props["NetworkMode"], "awsvpc");
