@@ -43,7 +43,7 @@ impl Compute {
     }
 }
 
-/// What serves a host's requests, with its weight in a weighted forward.
+/// What one target group of a host sends its requests to.
 #[derive(Clone, Copy, Debug)]
 enum Side {
     Lambda,
