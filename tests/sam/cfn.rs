@@ -1,7 +1,7 @@
 //! What CloudFormation does with a (transformed) template and the parameter values of one
 //! deploy, before it creates anything: defaults, `AllowedValues`, `Rules`, `Conditions`,
 //! and the intrinsics that depend on parameters alone (`Ref` to a parameter, `Fn::If`,
-//! `Fn::Join`, `AWS::NoValue`). The SAM transform leaves all of these to CloudFormation,
+//! `Fn::Join`, `Fn::FindInMap`, `AWS::NoValue`). The SAM transform leaves all of these to CloudFormation,
 //! so one transformed template is many stacks; the tests inspect the one a deploy makes.
 //! Whatever depends on created resources (`Ref` to a resource, `Fn::GetAtt`, `Fn::Sub`)
 //! stays as written, for the tests to compare against.
@@ -40,6 +40,7 @@ pub fn deploy(template: &Value, given: &[(&str, &str)]) -> Result<Stack, Vec<Str
             .as_object()
             .cloned()
             .unwrap_or_default(),
+        mappings: template["Mappings"].clone(),
     };
     let refused = scope.rules(&template["Rules"]);
     if !refused.is_empty() {
@@ -97,6 +98,7 @@ fn parameters(template: &Value, given: &[(&str, &str)]) -> Result<Map<String, Va
 struct Scope {
     params: Map<String, Value>,
     conditions: Map<String, Value>,
+    mappings: Value,
 }
 
 impl Scope {
@@ -170,6 +172,15 @@ impl Scope {
                 let condition = args[0].as_str().expect("Fn::If names a condition");
                 self.resolve(&args[if self.condition(condition) { 1 } else { 2 }])
             }
+            Some(("Fn::FindInMap", Value::Array(args))) if args.len() == 3 => {
+                let keys: Vec<Value> = args.iter().filter_map(|a| self.resolve(a)).collect();
+                let path: Option<Vec<&str>> = keys.iter().map(Value::as_str).collect();
+                let path = path.filter(|p| p.len() == 3);
+                let path = path.unwrap_or_else(|| panic!("Fn::FindInMap with keys {keys:?}"));
+                let found = &self.mappings[path[0]][path[1]][path[2]];
+                assert!(!found.is_null(), "no {path:?} in the mappings");
+                Some(found.clone())
+            }
             Some(("Fn::Join", Value::Array(args))) if args.len() == 2 => {
                 let list = self.resolve(&args[1])?;
                 let parts: Option<Vec<&str>> = list
@@ -213,12 +224,14 @@ mod tests {
                 "Arch": { "Type": "String", "Default": "x86_64", "AllowedValues": ["x86_64", "arm64"] },
                 "Layer": { "Type": "String", "Default": "" },
                 "Tables": { "Type": "CommaDelimitedList", "Default": "" },
+                "Pct": { "Type": "Number", "Default": "30" },
             },
             "Rules": { "ArmNeedsLayer": {
                 "RuleCondition": { "Fn::Equals": [{ "Ref": "Arch" }, "arm64"] },
                 "Assertions": [{ "Assert": { "Fn::Not": [{ "Fn::Equals": [{ "Ref": "Layer" }, ""] }] },
                                  "AssertDescription": "arm64 needs Layer" }],
             }},
+            "Mappings": { "Share": { "30": { "Rest": 70 } } },
             "Conditions": {
                 "Own": { "Fn::Equals": [{ "Ref": "Layer" }, ""] },
                 "Tables": { "Fn::Not": [{ "Fn::Equals": [{ "Fn::Join": ["", { "Ref": "Tables" }] }, ""] }] },
@@ -233,6 +246,7 @@ mod tests {
                     "Arch": [{ "Ref": "Arch" }],
                     "Maybe": { "Fn::If": ["Own", { "Ref": "AWS::NoValue" }, "set"] },
                     "Arn": { "Fn::GetAtt": ["L", "Arn"] },
+                    "Rest": { "Fn::FindInMap": ["Share", { "Ref": "Pct" }, "Rest"] },
                 }},
             },
         })
@@ -274,6 +288,7 @@ mod tests {
                         f["Properties"]["Arn"],
                         json!({ "Fn::GetAtt": ["L", "Arn"] })
                     );
+                    assert_eq!(f["Properties"]["Rest"], 70, "{given:?}");
                 }
                 (Err(refused), Err(why)) => {
                     assert!(

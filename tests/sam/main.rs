@@ -1,8 +1,10 @@
 //! `sam/template.yaml`, validated offline: `cfn-lint` passes, and the CloudFormation the
 //! SAM transform (`aws-sam-translator`, `transform.py` here) makes of it is inspected for
 //! each parameter combination that changes the stack's shape: the routing (host → listener
-//! rule → target group → qualifier), the invoke permissions, the session table, the
-//! function's layer, EFS mount and architecture, the buckets' expiry and IAM's scope.
+//! rule → target group → qualifier or ECS service, weighted with `Compute=both`), the
+//! invoke permissions, the session table, the function's layer, EFS mount and
+//! architecture, the ECS task definition, services and scaling, the buckets' expiry and
+//! IAM's scope. Each stack is also linted as the concrete template it is.
 //! Needs cfn-lint and aws-sam-translator from PyPI (`make test` installs them).
 
 mod cfn;
@@ -17,6 +19,36 @@ const PRODUCTION: &str = "www.example.com";
 const CERTIFICATE: &str = "arn:aws:acm:eu-west-1:123456789012:certificate/0f6a";
 const LAYER_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:layer:lamphp-php82:3";
 const ELB: &str = "elasticloadbalancing.amazonaws.com";
+const IMAGE: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/lamphp:php8.4-x86_64";
+const RELEASE: &str = "3f2a9c0d1b7e4f60";
+/// serve's default `--health-path`, which the image does not change.
+const HEALTH_PATH: &str = "/_lamphp/health";
+
+/// What serves the hosts (the `Compute` parameter).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Compute {
+    Lambda,
+    Ecs,
+    /// Each host's requests split, this percentage to ECS.
+    Both(u64),
+}
+
+impl Compute {
+    fn serves_lambda(self) -> bool {
+        self != Compute::Ecs
+    }
+
+    fn serves_ecs(self) -> bool {
+        self != Compute::Lambda
+    }
+}
+
+/// What one target group of a host sends its requests to.
+#[derive(Clone, Copy, Debug)]
+enum Side {
+    Lambda,
+    Ecs,
+}
 
 /// The parameters every deploy needs; each case adds its own.
 const REQUIRED: [(&str, &str); 7] = [
@@ -77,11 +109,82 @@ fn transform(params: &[(&str, &str)]) -> Value {
     serde_json::from_slice(&output.stdout).expect("the transform prints JSON")
 }
 
+/// `REQUIRED` and `extra`.
+fn with_required<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    REQUIRED.iter().chain(extra).copied().collect()
+}
+
+/// The transformed template and the stack one `sam deploy` with `REQUIRED` and `extra`
+/// would create.
+fn deployed(extra: &[(&str, &str)]) -> (Value, Stack) {
+    let params = with_required(extra);
+    let template = transform(&params);
+    let stack =
+        cfn::deploy(&template, &params).unwrap_or_else(|why| panic!("{extra:?} refused: {why:?}"));
+    (template, stack)
+}
+
 /// The stack one `sam deploy` with `REQUIRED` and `extra` would create.
 fn stack(extra: &[(&str, &str)]) -> Stack {
-    let params: Vec<(&str, &str)> = REQUIRED.iter().chain(extra).copied().collect();
-    let template = transform(&params);
-    cfn::deploy(&template, &params).unwrap_or_else(|why| panic!("{extra:?} refused: {why:?}"))
+    deployed(extra).1
+}
+
+/// A parameter's value among `params`.
+fn param<'a>(params: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// cfn-lint's verdict on a template file, failing with what it found.
+fn assert_lints_clean(path: &Path, what: &str, args: &[&str]) {
+    let install = "pip install cfn-lint";
+    let output = run_tool(Command::new("cfn-lint").arg(path).args(args), install);
+    assert!(
+        output.status.success(),
+        "cfn-lint found problems in {what}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// cfn-lint on the stack itself, as the plain template it is once the parameters are
+/// applied: the branches it takes, with concrete values (Fargate sizes, weights) where
+/// the template has parameters. The parameters stay declared for the `Fn::Sub`s that name
+/// them; those the resolved stack no longer refers to are not a finding here (W2001).
+fn lint_stack(template: &Value, stack: &Stack, context: &str) {
+    // The conditions are decided: the entries keep no `Condition` naming them.
+    let strip = |section: &serde_json::Map<String, Value>| -> Value {
+        let mut section = section.clone();
+        for entry in section.values_mut() {
+            entry.as_object_mut().unwrap().remove("Condition");
+        }
+        Value::Object(section)
+    };
+    let concrete = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Parameters": template["Parameters"],
+        "Resources": strip(&stack.resources),
+        "Outputs": strip(&stack.outputs),
+    });
+    let path = std::env::temp_dir().join(format!(
+        "lamphp-sam-{}-{:x}.json",
+        std::process::id(),
+        name_hash(context)
+    ));
+    std::fs::write(&path, concrete.to_string()).unwrap();
+    // Left behind when it fails, to be linted again by hand.
+    assert_lints_clean(
+        &path,
+        &format!("the stack {context}"),
+        &["--ignore-checks", "W2001"],
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// A file name for a context string (FNV-1a).
+fn name_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 fn reference(id: &str) -> Value {
@@ -108,94 +211,129 @@ fn only<'a>(stack: &'a Stack, kind: &'a str) -> (&'a str, &'a Value) {
 
 #[test]
 fn cfn_lint_passes() {
-    let install = "pip install cfn-lint";
-    let output = run_tool(Command::new("cfn-lint").arg(template_path()), install);
-    assert!(
-        output.status.success(),
-        "cfn-lint found problems in sam/template.yaml:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_lints_clean(&template_path(), "sam/template.yaml", &[]);
 }
 
 /// The shapes a deploy can take: the stack's own layer or a published one, gateway
-/// endpoints or none, x86_64 or arm64, a staging release or none.
+/// endpoints or none, x86_64 or arm64, a staging release or none, and each `Compute`.
 #[test]
 fn every_shape_routes_mounts_and_scopes_alike() {
-    struct Case {
-        params: &'static [(&'static str, &'static str)],
-        own_layer: bool,
-        route_tables: &'static [&'static str],
-        architecture: &'static str,
-        release: Option<&'static str>,
-    }
-    let cases = [
-        Case {
-            params: &[],
-            own_layer: true,
-            route_tables: &[],
-            architecture: "x86_64",
-            release: None,
-        },
-        Case {
-            params: &[
+    let ecs = [("Compute", "ecs"), ("ImageUri", IMAGE)];
+    let cases: [(Compute, &[(&str, &str)]); 6] = [
+        (Compute::Lambda, &[]),
+        (
+            Compute::Lambda,
+            &[
                 ("LayerArn", LAYER_ARN),
                 ("RouteTableIds", "rtb-01,rtb-02"),
-                ("Release", "3f2a9c0d1b7e4f60"),
+                ("Release", RELEASE),
             ],
-            own_layer: false,
-            route_tables: &["rtb-01", "rtb-02"],
-            architecture: "x86_64",
-            release: Some("3f2a9c0d1b7e4f60"),
-        },
-        Case {
-            params: &[
+        ),
+        (
+            Compute::Lambda,
+            &[
                 ("Architecture", "arm64"),
                 ("LayerArn", LAYER_ARN),
                 ("RouteTableIds", "rtb-01"),
             ],
-            own_layer: false,
-            route_tables: &["rtb-01"],
-            architecture: "arm64",
-            release: None,
-        },
+        ),
+        (Compute::Ecs, &ecs),
+        (
+            Compute::Ecs,
+            &[
+                ecs[0],
+                ecs[1],
+                ("Release", RELEASE),
+                ("Architecture", "arm64"),
+                ("LayerArn", LAYER_ARN),
+            ],
+        ),
+        (
+            Compute::Both(30),
+            &[
+                ("Compute", "both"),
+                ("ImageUri", IMAGE),
+                ("EcsTrafficPercent", "30"),
+                ("Release", RELEASE),
+            ],
+        ),
     ];
-    for case in cases {
-        let stack = stack(case.params);
-        let context = format!("{:?}", case.params);
-        routing(&stack);
+    for (compute, params) in cases {
+        let (template, stack) = deployed(params);
+        let context = format!("{params:?}");
+        let architecture = param(params, "Architecture").unwrap_or("x86_64");
+        let release = param(params, "Release");
+        let route_tables: Vec<&str> =
+            param(params, "RouteTableIds").map_or(vec![], |t| t.split(',').collect());
+        lint_stack(&template, &stack, &context);
+        routing(&stack, compute, release, &context);
         load_balancer(&stack);
         function(
             &stack,
-            case.own_layer,
-            case.architecture,
-            case.release,
+            param(params, "LayerArn").is_none(),
+            architecture,
+            release,
             &context,
         );
-        endpoints(&stack, case.route_tables, &context);
+        endpoints(&stack, &route_tables, &context);
         session_table(&stack);
         buckets(&stack);
         security_groups(&stack);
         iam(&stack);
-        outputs(&stack);
+        if compute.serves_ecs() {
+            ecs_tasks(&stack, architecture, release);
+        } else {
+            no_ecs(&stack, &context);
+        }
+        outputs(&stack, compute);
     }
 }
 
-/// The stack's own layer is `make layer`'s x86_64 zip: an arm64 function must be given one.
+/// What CloudFormation refuses before it creates anything.
 #[test]
-fn arm64_without_a_layer_arn_is_refused() {
-    let params: Vec<(&str, &str)> = REQUIRED
-        .iter()
-        .copied()
-        .chain([("Architecture", "arm64")])
-        .collect();
-    let refused = cfn::deploy(&transform(&params), &params)
-        .err()
-        .expect("an arm64 stack with the x86_64 layer deployed");
-    assert!(
-        refused.iter().any(|r| r.contains("LayerArn")),
-        "{refused:?}"
-    );
+fn incomplete_parameters_are_refused() {
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        // The stack's own layer is `make layer`'s x86_64 zip: an arm64 function must be
+        // given one.
+        (&[("Architecture", "arm64")], "LayerArn"),
+        // Tasks need an image.
+        (&[("Compute", "ecs")], "ImageUri"),
+        (&[("Compute", "both")], "ImageUri"),
+    ];
+    for (extra, why) in cases {
+        let params = with_required(extra);
+        let refused = cfn::deploy(&transform(&params), &params)
+            .err()
+            .unwrap_or_else(|| panic!("{extra:?} deployed"));
+        assert!(
+            refused.iter().any(|r| r.contains(why)),
+            "{extra:?}: {refused:?}"
+        );
+    }
+}
+
+/// With `Compute=both`, every `EcsTrafficPercent` CloudFormation accepts splits each host
+/// between the function and the tasks: that many to ECS, the rest to Lambda.
+#[test]
+fn both_splits_each_host_by_ecs_traffic_percent() {
+    let base = [("Compute", "both"), ("ImageUri", IMAGE)];
+    let template = transform(&with_required(&base));
+    let allowed = template["Parameters"]["EcsTrafficPercent"]["AllowedValues"]
+        .as_array()
+        .expect("EcsTrafficPercent has allowed values")
+        .clone();
+    assert!(allowed.len() > 2, "{allowed:?}");
+    for percent in allowed {
+        let percent = percent.as_str().unwrap();
+        let params = with_required(&[base[0], base[1], ("EcsTrafficPercent", percent)]);
+        let stack = cfn::deploy(&template, &params).unwrap();
+        routing(
+            &stack,
+            Compute::Both(percent.parse().unwrap()),
+            None,
+            percent,
+        );
+    }
 }
 
 /// A later `sam deploy` must not move production: no AutoPublishAlias (which publishes a
@@ -222,26 +360,45 @@ fn production_moves_only_when_promoted() {
     );
 }
 
-/// StagingDomain → the unqualified function ($LATEST), ProductionDomain → the `live` alias,
-/// each through its own target group and invoke permission.
-fn routing(stack: &Stack) {
+/// StagingDomain → the unqualified function ($LATEST) and/or StagingService,
+/// ProductionDomain → the `live` alias and/or ProductionService, each through its own
+/// target group (and invoke permission, for Lambda), weighted when both serve.
+fn routing(stack: &Stack, compute: Compute, release: Option<&str>, context: &str) {
     let (alias_id, _) = only(stack, "AWS::Lambda::Alias");
-    let qualifiers = [
-        (STAGING, arn_of("Function")),
-        (PRODUCTION, reference(alias_id)),
+    let hosts = [
+        (STAGING, arn_of("Function"), "StagingService"),
+        (PRODUCTION, reference(alias_id), "ProductionService"),
     ];
     let rules: Vec<_> = stack
         .of_type("AWS::ElasticLoadBalancingV2::ListenerRule")
         .collect();
-    assert_eq!(rules.len(), qualifiers.len(), "one listener rule per host");
+    assert_eq!(rules.len(), hosts.len(), "one listener rule per host");
     let permissions: Vec<_> = stack.of_type("AWS::Lambda::Permission").collect();
+    let per_host = |serves: bool| if serves { hosts.len() } else { 0 };
     assert_eq!(
         permissions.len(),
-        qualifiers.len(),
-        "one invoke permission per qualifier"
+        per_host(compute.serves_lambda()),
+        "{context}: one invoke permission per qualifier that serves"
     );
-    for (host, target) in qualifiers {
-        let (_, rule) = rules
+    let groups_of = |kind: &str| {
+        stack
+            .of_type("AWS::ElasticLoadBalancingV2::TargetGroup")
+            .filter(|(_, g)| g["Properties"]["TargetType"] == kind)
+            .count()
+    };
+    assert_eq!(
+        groups_of("lambda"),
+        per_host(compute.serves_lambda()),
+        "{context}"
+    );
+    assert_eq!(groups_of("ip"), per_host(compute.serves_ecs()), "{context}");
+    let expected: Vec<(Side, Option<u64>)> = match compute {
+        Compute::Lambda => vec![(Side::Lambda, None)],
+        Compute::Ecs => vec![(Side::Ecs, None)],
+        Compute::Both(ecs) => vec![(Side::Lambda, Some(100 - ecs)), (Side::Ecs, Some(ecs))],
+    };
+    for (host, target, service_id) in hosts {
+        let (rule_id, rule) = rules
             .iter()
             .find(|(_, r)| {
                 r["Properties"]["Conditions"]
@@ -253,60 +410,244 @@ fn routing(stack: &Stack) {
             listener["Properties"]["Protocol"], "HTTPS",
             "{host} is served over HTTPS"
         );
-        let actions = rule["Properties"]["Actions"].as_array().unwrap();
-        assert_eq!(actions.len(), 1);
-        assert_eq!(actions[0]["Type"], "forward");
-        let group_id = referenced(&actions[0]["TargetGroupArn"]);
-        let group = stack.resource(group_id);
-        assert_eq!(group["Type"], "AWS::ElasticLoadBalancingV2::TargetGroup");
-        let props = &group["Properties"];
-        assert_eq!(props["TargetType"], "lambda");
-        for absent in ["Port", "Protocol", "VpcId"] {
-            assert!(
-                props.get(absent).is_none(),
-                "{group_id}: a Lambda target group takes no {absent}"
+        let forwards = forwarded(rule);
+        assert_eq!(
+            forwards.len(),
+            expected.len(),
+            "{context}: {host} forwards to {forwards:?}"
+        );
+        for ((group_id, weight), (side, expected_weight)) in forwards.into_iter().zip(&expected) {
+            assert_eq!(
+                weight, *expected_weight,
+                "{context}: {host} → {group_id}'s weight"
             );
+            match side {
+                Side::Lambda => lambda_side(stack, host, group_id, &target, &permissions),
+                Side::Ecs => ecs_side(stack, group_id, service_id, rule_id, release),
+            }
         }
-        assert_eq!(
-            props["TargetGroupAttributes"],
-            json!([{ "Key": "lambda.multi_value_headers.enabled", "Value": "true" }]),
-            "{group_id}"
-        );
-        assert_eq!(
-            props["Targets"],
-            json!([{ "Id": target }]),
-            "{host} → {group_id}"
-        );
+    }
+}
 
-        let (permission_id, permission) = permissions
-            .iter()
-            .find(|(_, p)| p["Properties"]["FunctionName"] == target)
-            .unwrap_or_else(|| panic!("no invoke permission for {target}"));
-        let perm = &permission["Properties"];
-        assert_eq!(perm["Principal"], ELB);
-        assert_eq!(perm["Action"], "lambda:InvokeFunction");
-        // The permission names the group by its fixed name, with a wildcard for the
-        // suffix ELB adds, and the group waits for the permission: no cycle.
-        let (name, name_vars) = sub(&props["Name"]);
-        let (source, source_vars) = sub(&perm["SourceArn"]);
-        assert_eq!(
-            name_vars, source_vars,
-            "{group_id}'s name and {permission_id}'s SourceArn"
-        );
+/// The target groups a rule's one forward action names, with their weights if it has
+/// several (ForwardConfig); an unweighted forward names one.
+fn forwarded(rule: &Value) -> Vec<(&str, Option<u64>)> {
+    let actions = rule["Properties"]["Actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let action = &actions[0];
+    assert_eq!(action["Type"], "forward");
+    let Some(config) = action.get("ForwardConfig") else {
+        return vec![(referenced(&action["TargetGroupArn"]), None)];
+    };
+    assert!(
+        action.get("TargetGroupArn").is_none(),
+        "a forward takes TargetGroupArn or ForwardConfig: {action}"
+    );
+    let weight = |w: &Value| -> u64 {
+        w.as_u64()
+            .or_else(|| w.as_str()?.parse().ok())
+            .unwrap_or_else(|| panic!("not a weight: {w}"))
+    };
+    config["TargetGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (referenced(&g["TargetGroupArn"]), Some(weight(&g["Weight"]))))
+        .collect()
+}
+
+/// A Lambda target group for `target` (a qualifier), with the permission that lets the
+/// load balancer invoke it.
+fn lambda_side(
+    stack: &Stack,
+    host: &str,
+    group_id: &str,
+    target: &Value,
+    permissions: &[(&str, &Value)],
+) {
+    let group = stack.resource(group_id);
+    assert_eq!(group["Type"], "AWS::ElasticLoadBalancingV2::TargetGroup");
+    let props = &group["Properties"];
+    assert_eq!(props["TargetType"], "lambda", "{group_id}");
+    for absent in ["Port", "Protocol", "VpcId"] {
         assert!(
-            source.ends_with(&format!(":targetgroup/{name}/*")),
-            "{permission_id}'s SourceArn {source} does not cover {group_id} ({name})"
-        );
-        assert!(
-            name.len() - "${Id}".len() + 8 <= 32,
-            "target group names are at most 32 characters: {name}"
-        );
-        assert_eq!(
-            group["DependsOn"],
-            json!(permission_id),
-            "{group_id} must wait for {permission_id}"
+            props.get(absent).is_none(),
+            "{group_id}: a Lambda target group takes no {absent}"
         );
     }
+    assert_eq!(
+        props["TargetGroupAttributes"],
+        json!([{ "Key": "lambda.multi_value_headers.enabled", "Value": "true" }]),
+        "{group_id}"
+    );
+    assert_eq!(
+        props["Targets"],
+        json!([{ "Id": target }]),
+        "{host} → {group_id}"
+    );
+
+    let (permission_id, permission) = permissions
+        .iter()
+        .find(|(_, p)| p["Properties"]["FunctionName"] == *target)
+        .unwrap_or_else(|| panic!("no invoke permission for {target}"));
+    let perm = &permission["Properties"];
+    assert_eq!(perm["Principal"], ELB);
+    assert_eq!(perm["Action"], "lambda:InvokeFunction");
+    // The permission names the group by its fixed name, with a wildcard for the
+    // suffix ELB adds, and the group waits for the permission: no cycle.
+    let (name, name_vars) = sub(&props["Name"]);
+    let (source, source_vars) = sub(&perm["SourceArn"]);
+    assert_eq!(
+        name_vars, source_vars,
+        "{group_id}'s name and {permission_id}'s SourceArn"
+    );
+    assert!(
+        source.ends_with(&format!(":targetgroup/{name}/*")),
+        "{permission_id}'s SourceArn {source} does not cover {group_id} ({name})"
+    );
+    assert!(
+        name.len() - "${Id}".len() + 8 <= 32,
+        "target group names are at most 32 characters: {name}"
+    );
+    assert_eq!(
+        group["DependsOn"],
+        json!(permission_id),
+        "{group_id} must wait for {permission_id}"
+    );
+}
+
+/// An ip target group on serve's health path, the service whose container `php` (port
+/// 8080) registers in it, and that service's scaling.
+fn ecs_side(stack: &Stack, group_id: &str, service_id: &str, rule_id: &str, release: Option<&str>) {
+    let group = &stack.resource(group_id)["Properties"];
+    assert_eq!(group["TargetType"], "ip", "{group_id}");
+    assert_eq!(
+        (&group["Protocol"], &group["Port"]),
+        (&json!("HTTP"), &json!(8080)),
+        "{group_id}"
+    );
+    assert_eq!(group["VpcId"], REQUIRED[0].1, "{group_id}");
+    assert_eq!(group["HealthCheckPath"], HEALTH_PATH, "{group_id}");
+    assert_eq!(group["Matcher"], json!({ "HttpCode": "200" }), "{group_id}");
+    // The ALB stops sending before serve stops answering (its 25 s drain).
+    let delay: u64 = group["TargetGroupAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["Key"] == "deregistration_delay.timeout_seconds")
+        .and_then(|a| a["Value"].as_str()?.parse().ok())
+        .unwrap_or_else(|| panic!("{group_id}: the default deregistration delay is 300 s"));
+    assert!(delay < 25, "{group_id}: deregistration delay {delay} s");
+
+    let service = stack.resource(service_id);
+    assert_eq!(service["Type"], "AWS::ECS::Service");
+    let props = &service["Properties"];
+    assert_eq!(
+        props["LoadBalancers"],
+        json!([{ "TargetGroupArn": reference(group_id), "ContainerName": "php", "ContainerPort": 8080 }]),
+        "{service_id}"
+    );
+    assert_eq!(
+        props["TaskDefinition"],
+        reference(only(stack, "AWS::ECS::TaskDefinition").0)
+    );
+    assert_eq!(
+        props["Cluster"],
+        reference(only(stack, "AWS::ECS::Cluster").0)
+    );
+    assert_eq!(props["LaunchType"], "FARGATE", "{service_id}");
+    // Creating a service whose group no listener forwards to fails; its tasks mount EFS.
+    let depends = service["DependsOn"].as_array().unwrap();
+    for id in
+        std::iter::once(rule_id).chain(stack.of_type("AWS::EFS::MountTarget").map(|(id, _)| id))
+    {
+        assert!(
+            depends.contains(&json!(id)),
+            "{service_id} must wait for {id}"
+        );
+    }
+    assert!(
+        props["HealthCheckGracePeriodSeconds"]
+            .as_u64()
+            .is_some_and(|s| s > 0),
+        "{service_id}"
+    );
+    let deployment = &props["DeploymentConfiguration"];
+    assert_eq!(
+        deployment["DeploymentCircuitBreaker"],
+        json!({ "Enable": true, "Rollback": true }),
+        "{service_id}"
+    );
+    assert_eq!(
+        (
+            &deployment["MinimumHealthyPercent"],
+            &deployment["MaximumPercent"]
+        ),
+        (&json!(100), &json!(200)),
+        "{service_id}"
+    );
+    let network = &props["NetworkConfiguration"]["AwsvpcConfiguration"];
+    assert_eq!(network["AssignPublicIp"], "DISABLED", "{service_id}");
+    assert_eq!(
+        network["Subnets"],
+        json!([REQUIRED[1].1, REQUIRED[2].1]),
+        "{service_id}: the private subnets"
+    );
+    assert_eq!(
+        network["SecurityGroups"],
+        json!([reference("TaskSecurityGroup")]),
+        "{service_id}"
+    );
+    // Nothing to serve without a release: no task, until a deploy sets one.
+    let (min_tasks, desired) = match release {
+        Some(_) => (json!("1"), None),
+        None => (json!(0), Some(&json!(0))),
+    };
+    assert_eq!(props.get("DesiredCount"), desired, "{service_id}");
+
+    // One scalable target for the service, tracking CPU and the ECS group's requests.
+    let resource_id = json!({ "Fn::Sub": format!("service/${{Cluster}}/${{{service_id}.Name}}") });
+    let targets: Vec<_> = stack
+        .of_type("AWS::ApplicationAutoScaling::ScalableTarget")
+        .filter(|(_, t)| t["Properties"]["ResourceId"] == resource_id)
+        .collect();
+    assert_eq!(targets.len(), 1, "{service_id}: one scalable target");
+    let (target_id, target) = targets[0];
+    let target = &target["Properties"];
+    assert_eq!(target["ServiceNamespace"], "ecs");
+    assert_eq!(target["ScalableDimension"], "ecs:service:DesiredCount");
+    assert_eq!(target["MinCapacity"], min_tasks, "{target_id}");
+    assert_eq!(target["MaxCapacity"], "4", "{target_id}");
+    let mut metrics: Vec<(&str, &Value)> = stack
+        .of_type("AWS::ApplicationAutoScaling::ScalingPolicy")
+        .filter(|(_, p)| p["Properties"]["ScalingTargetId"] == reference(target_id))
+        .map(|(id, p)| {
+            let props = &p["Properties"];
+            assert_eq!(props["PolicyType"], "TargetTrackingScaling", "{id}");
+            let config = &props["TargetTrackingScalingPolicyConfiguration"];
+            let metric = &config["PredefinedMetricSpecification"];
+            (metric["PredefinedMetricType"].as_str().unwrap(), metric)
+        })
+        .collect();
+    metrics.sort_by_key(|(kind, _)| *kind);
+    let kinds: Vec<&str> = metrics.iter().map(|(kind, _)| *kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ALBRequestCountPerTarget",
+            "ECSServiceAverageCPUUtilization"
+        ],
+        "{target_id}"
+    );
+    let (lb_id, _) = only(stack, "AWS::ElasticLoadBalancingV2::LoadBalancer");
+    assert_eq!(
+        metrics[0].1["ResourceLabel"],
+        json!({ "Fn::Join": ["/", [
+            { "Fn::GetAtt": [lb_id, "LoadBalancerFullName"] },
+            { "Fn::GetAtt": [group_id, "TargetGroupFullName"] },
+        ]] }),
+        "{target_id}: requests per target of {group_id}"
+    );
 }
 
 /// A `Fn::Sub` with variables: (the string, its variables).
@@ -571,62 +912,21 @@ fn security_groups(stack: &Stack) {
 /// Every statement of the function's role is scoped to the resource it is for, but the
 /// ENI actions Lambda needs for a VPC, which EC2 does not scope.
 fn iam(stack: &Stack) {
-    let role = stack.resource("FunctionRole");
-    let props = &role["Properties"];
-    assert!(
-        props.get("ManagedPolicyArns").is_none(),
-        "managed policies grant more than the function uses"
-    );
-    assert_eq!(
-        props["AssumeRolePolicyDocument"]["Statement"][0]["Principal"],
-        json!({ "Service": "lambda.amazonaws.com" })
-    );
-    let statements: Vec<&Value> = props["Policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap())
-        .collect();
-    let grants = |resource: Value| -> Vec<String> {
-        let mut actions: Vec<String> = statements
-            .iter()
-            .filter(|s| s["Effect"] == "Allow" && s["Resource"] == resource)
-            .flat_map(|s| match &s["Action"] {
-                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
-                one => vec![one.as_str().unwrap().to_string()],
-            })
-            .collect();
-        actions.sort();
-        actions
-    };
-    let (log_group, _) = only(stack, "AWS::Logs::LogGroup");
-    let (table, _) = only(stack, "AWS::DynamoDB::Table");
-    let (fs, _) = only(stack, "AWS::EFS::FileSystem");
+    let (log_group, _) = only_of(stack, "AWS::Logs::LogGroup", "LogGroup");
     let expected: [(Value, &[&str]); 5] = [
         (
             arn_of(log_group),
             &["logs:CreateLogStream", "logs:PutLogEvents"],
         ),
         (
-            arn_of(table),
-            &[
-                "dynamodb:DeleteItem",
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-            ],
+            arn_of(only(stack, "AWS::DynamoDB::Table").0),
+            &SESSION_ACTIONS,
         ),
         (
             json!({ "Fn::Sub": "${OffloadBucket.Arn}/*" }),
             &["s3:GetObject", "s3:PutObject"],
         ),
-        (
-            arn_of(fs),
-            &[
-                "elasticfilesystem:ClientMount",
-                "elasticfilesystem:ClientWrite",
-            ],
-        ),
+        (arn_of(only(stack, "AWS::EFS::FileSystem").0), &EFS_ACTIONS),
         (
             json!("*"),
             &[
@@ -639,30 +939,87 @@ fn iam(stack: &Stack) {
             ],
         ),
     ];
-    for (resource, actions) in &expected {
+    role_grants(stack, "FunctionRole", "lambda.amazonaws.com", &expected);
+}
+
+/// What a session store needs of its table (no Scan: TTL sweeps).
+const SESSION_ACTIONS: [&str; 4] = [
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+];
+
+const EFS_ACTIONS: [&str; 2] = [
+    "elasticfilesystem:ClientMount",
+    "elasticfilesystem:ClientWrite",
+];
+
+/// The resource of a type whose logical id is `id`, when the stack may have several.
+fn only_of<'a>(stack: &'a Stack, kind: &str, id: &'a str) -> (&'a str, &'a Value) {
+    let resource = stack.resource(id);
+    assert_eq!(resource["Type"], kind, "{id}");
+    (id, resource)
+}
+
+/// A role assumed by `principal` whose inline policies allow exactly `expected` (resource,
+/// sorted actions) and no more, with no managed policy, EFS only through the access point.
+fn role_grants(stack: &Stack, role_id: &str, principal: &str, expected: &[(Value, &[&str])]) {
+    let props = &stack.resource(role_id)["Properties"];
+    assert!(
+        props.get("ManagedPolicyArns").is_none(),
+        "{role_id}: managed policies grant more than is used"
+    );
+    assert_eq!(
+        props["AssumeRolePolicyDocument"]["Statement"][0]["Principal"],
+        json!({ "Service": principal }),
+        "{role_id}"
+    );
+    let statements: Vec<&Value> = props["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap())
+        .collect();
+    let grants = |resource: &Value| -> Vec<String> {
+        let mut actions: Vec<String> = statements
+            .iter()
+            .filter(|s| s["Effect"] == "Allow" && s["Resource"] == *resource)
+            .flat_map(|s| match &s["Action"] {
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+                one => vec![one.as_str().unwrap().to_string()],
+            })
+            .collect();
+        actions.sort();
+        actions
+    };
+    for (resource, actions) in expected {
         assert_eq!(
-            grants(resource.clone()),
+            grants(resource),
             *actions,
-            "the role's grants on {resource}"
+            "{role_id}'s grants on {resource}"
         );
     }
     assert_eq!(
         statements.len(),
         expected.len(),
-        "the role has statements beyond those the function needs: {statements:?}"
+        "{role_id} has statements beyond those it needs: {statements:?}"
     );
+    let fs = arn_of(only(stack, "AWS::EFS::FileSystem").0);
     let efs = statements
         .iter()
-        .find(|s| s["Resource"] == arn_of(fs))
-        .unwrap();
+        .find(|s| s["Resource"] == fs)
+        .unwrap_or_else(|| panic!("{role_id} cannot mount EFS"));
     assert_eq!(
         efs["Condition"]["StringEquals"]["elasticfilesystem:AccessPointArn"],
         arn_of(only(stack, "AWS::EFS::AccessPoint").0),
-        "EFS only through the access point"
+        "{role_id}: EFS only through the access point"
     );
 }
 
-fn outputs(stack: &Stack) {
+/// What the release command reads from the stack: the function always, the ECS names when
+/// ECS serves.
+fn outputs(stack: &Stack, compute: Compute) {
     for name in [
         "FunctionName",
         "ReleaseBucket",
@@ -679,5 +1036,228 @@ fn outputs(stack: &Stack) {
     assert_eq!(
         stack.outputs["ReleaseBucket"]["Value"],
         reference("ReleaseBucket")
+    );
+    let ecs_outputs = [
+        "ClusterName",
+        "StagingServiceName",
+        "ProductionServiceName",
+        "TaskDefinitionFamily",
+    ];
+    if !compute.serves_ecs() {
+        for name in ecs_outputs {
+            assert!(
+                !stack.outputs.contains_key(name),
+                "{compute:?}: output {name}"
+            );
+        }
+        return;
+    }
+    let value = |name: &str| &stack.outputs[name]["Value"];
+    assert_eq!(
+        value("ClusterName"),
+        &reference(only(stack, "AWS::ECS::Cluster").0)
+    );
+    for service in ["StagingService", "ProductionService"] {
+        assert_eq!(
+            value(&format!("{service}Name")),
+            &json!({ "Fn::GetAtt": [service, "Name"] }),
+            "Ref of a service is its ARN"
+        );
+    }
+    assert_eq!(
+        value("TaskDefinitionFamily"),
+        &only(stack, "AWS::ECS::TaskDefinition").1["Properties"]["Family"]
+    );
+}
+
+/// The stack with `Compute=lambda` has nothing of ECS: no cluster, task definition,
+/// service, scaling, roles for tasks or rules admitting them.
+fn no_ecs(stack: &Stack, context: &str) {
+    let ecs: Vec<&String> = stack
+        .resources
+        .iter()
+        .filter(|(_, r)| {
+            let kind = r["Type"].as_str().unwrap();
+            kind.starts_with("AWS::ECS::")
+                || kind.starts_with("AWS::ApplicationAutoScaling::")
+                || kind == "AWS::EC2::SecurityGroupIngress"
+                || r["Properties"]["AssumeRolePolicyDocument"]
+                    .to_string()
+                    .contains("ecs-tasks")
+        })
+        .map(|(id, _)| id)
+        .collect();
+    assert!(ecs.is_empty(), "{context}: {ecs:?}");
+    assert_eq!(
+        stack.of_type("AWS::Logs::LogGroup").count(),
+        1,
+        "{context}: the function's log group only"
+    );
+}
+
+/// The one task definition both services run: Fargate, the architecture asked for, the
+/// container `php` on 8080 with serve's health check, the EFS access point with IAM and
+/// TLS at /mnt/site, the release and the session table in its environment, logs in the
+/// stack's group; its roles scoped to what tasks and ECS need; EFS admitting the tasks.
+fn ecs_tasks(stack: &Stack, architecture: &str, release: Option<&str>) {
+    let (definition_id, definition) = only(stack, "AWS::ECS::TaskDefinition");
+    // A replaced revision stays active, for a service to be moved back to it.
+    assert_eq!(
+        definition["UpdateReplacePolicy"], "Retain",
+        "{definition_id}"
+    );
+    let props = &definition["Properties"];
+    assert_eq!(props["RequiresCompatibilities"], json!(["FARGATE"]));
+    assert_eq!(props["NetworkMode"], "awsvpc");
+    assert_eq!(
+        (&props["Cpu"], &props["Memory"]),
+        (&json!("512"), &json!("1024")),
+        "the default size"
+    );
+    let cpu_architecture = match architecture {
+        "arm64" => "ARM64",
+        _ => "X86_64",
+    };
+    assert_eq!(
+        props["RuntimePlatform"],
+        json!({ "OperatingSystemFamily": "LINUX", "CpuArchitecture": cpu_architecture }),
+        "{architecture}"
+    );
+    assert_eq!(props["TaskRoleArn"], arn_of("TaskRole"));
+    assert_eq!(props["ExecutionRoleArn"], arn_of("TaskExecutionRole"));
+
+    let containers = props["ContainerDefinitions"].as_array().unwrap();
+    assert_eq!(containers.len(), 1, "{definition_id}: one container");
+    let php = &containers[0];
+    assert_eq!(php["Name"], "php");
+    assert_eq!(php["Image"], IMAGE);
+    assert_eq!(
+        php["PortMappings"],
+        json!([{ "ContainerPort": 8080, "Protocol": "tcp" }])
+    );
+    assert_eq!(
+        php["StopTimeout"], 30,
+        "serve drains 25 s, ECS kills at this"
+    );
+    assert_eq!(
+        php["HealthCheck"]["Command"],
+        json!(["CMD", "/opt/bootstrap", "health"])
+    );
+
+    // EFS: the function's access point, IAM-authorized (the task role), over TLS.
+    let (fs_id, _) = only(stack, "AWS::EFS::FileSystem");
+    let (access_point_id, _) = only(stack, "AWS::EFS::AccessPoint");
+    let mounts = php["MountPoints"].as_array().unwrap();
+    assert_eq!(mounts.len(), 1);
+    assert_eq!(mounts[0]["ContainerPath"], "/mnt/site");
+    let volume = props["Volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["Name"] == mounts[0]["SourceVolume"])
+        .expect("the mount's volume");
+    assert_eq!(
+        volume["EFSVolumeConfiguration"],
+        json!({
+            "FilesystemId": reference(fs_id),
+            "TransitEncryption": "ENABLED",
+            "AuthorizationConfig": { "AccessPointId": reference(access_point_id), "IAM": "ENABLED" },
+        })
+    );
+
+    let env: serde_json::Map<String, Value> = php["Environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["Name"].as_str().unwrap().to_string(), e["Value"].clone()))
+        .collect();
+    assert_eq!(env["LAMPHP_RELEASES"], "/mnt/site/releases");
+    assert_eq!(env.get("LAMPHP_RELEASE").and_then(Value::as_str), release);
+    assert_eq!(env["_HANDLER"], "index.php", "the function's Handler");
+    // A docroot pinned in the task definition would outlive a later LAMPHP_RELEASE.
+    assert!(
+        !env.contains_key("LAMPHP_ROOT"),
+        "the release decides the docroot"
+    );
+    assert_eq!(
+        env["LAMPHP_SESSION_TABLE"],
+        reference(only(stack, "AWS::DynamoDB::Table").0)
+    );
+    assert!(
+        env["LAMPHP_TRUSTED_PROXIES"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty()),
+        "serve must believe the ALB's X-Forwarded-*"
+    );
+    assert!(
+        !env.contains_key("LAMPHP_OFFLOAD_BUCKET"),
+        "serve does not offload"
+    );
+
+    let logs = &php["LogConfiguration"];
+    assert_eq!(logs["LogDriver"], "awslogs");
+    let group = referenced(&logs["Options"]["awslogs-group"]);
+    assert_eq!(stack.resource(group)["Type"], "AWS::Logs::LogGroup");
+
+    // The task role: sessions and EFS, nothing of Lambda, S3 or the release bucket.
+    let expected: [(Value, &[&str]); 2] = [
+        (
+            arn_of(only(stack, "AWS::DynamoDB::Table").0),
+            &SESSION_ACTIONS,
+        ),
+        (arn_of(fs_id), &EFS_ACTIONS),
+    ];
+    role_grants(stack, "TaskRole", "ecs-tasks.amazonaws.com", &expected);
+    let policies = stack.resource("TaskRole")["Properties"]["Policies"].to_string();
+    for unrelated in ["lambda:", "s3:", "ReleaseBucket", "OffloadBucket"] {
+        assert!(
+            !policies.contains(unrelated),
+            "the task role grants {unrelated}"
+        );
+    }
+    // The execution role: ECS's own pull-and-log policy, nothing else.
+    let execution = &stack.resource("TaskExecutionRole")["Properties"];
+    assert_eq!(
+        execution["AssumeRolePolicyDocument"]["Statement"][0]["Principal"],
+        json!({ "Service": "ecs-tasks.amazonaws.com" })
+    );
+    assert_eq!(
+        execution["ManagedPolicyArns"],
+        json!([{ "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy" }])
+    );
+    assert!(execution.get("Policies").is_none());
+
+    // Tasks take 8080 from the load balancer only; EFS takes NFS from them.
+    let (lb_id, lb) = only(stack, "AWS::ElasticLoadBalancingV2::LoadBalancer");
+    let alb_groups = lb["Properties"]["SecurityGroups"].as_array().unwrap();
+    assert_eq!(alb_groups.len(), 1, "{lb_id}");
+    let tasks_group = &stack.resource("TaskSecurityGroup")["Properties"];
+    for rule in tasks_group["SecurityGroupIngress"].as_array().unwrap() {
+        assert_eq!(
+            (
+                &rule["FromPort"],
+                &rule["ToPort"],
+                &rule["SourceSecurityGroupId"]
+            ),
+            (&json!(8080), &json!(8080), &alb_groups[0]),
+            "tasks take 8080 from the load balancer only"
+        );
+    }
+    let efs_groups: Vec<&Value> = stack
+        .of_type("AWS::EFS::MountTarget")
+        .flat_map(|(_, t)| t["Properties"]["SecurityGroups"].as_array().unwrap())
+        .collect();
+    let from_tasks: Vec<_> = stack.of_type("AWS::EC2::SecurityGroupIngress").collect();
+    assert_eq!(from_tasks.len(), 1, "{from_tasks:?}");
+    let rule = &from_tasks[0].1["Properties"];
+    assert!(efs_groups.contains(&&rule["GroupId"]), "{rule}");
+    assert_eq!(
+        (
+            &rule["FromPort"],
+            &rule["ToPort"],
+            &rule["SourceSecurityGroupId"]
+        ),
+        (&json!(2049), &json!(2049), &reference("TaskSecurityGroup")),
+        "EFS takes NFS from the tasks"
     );
 }
