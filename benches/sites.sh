@@ -52,7 +52,8 @@ serve_with() {
 
 # one_master K: one php-fpm master with K pools of W workers; prints "ready_ms pss_kb".
 one_master() {
-  local k=$1 conf=$work/fpm$k.conf
+  local k=$1
+  local conf=$work/fpm$k.conf
   printf '[global]\nerror_log = /proc/self/fd/2\ndaemonize = no\n' > "$conf"
   for i in $(seq 1 "$k"); do
     printf '[site%s]\nlisten = %s/fpm%s-%s.sock\npm = static\npm.max_children = %s\nphp_admin_value[open_basedir] = %s\n' \

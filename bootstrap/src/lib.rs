@@ -4,7 +4,7 @@
 //! # A request's path
 //!
 //! ```text
-//!  HTTP/1.1 (serve) ──────────> serve ──┐
+//!  HTTP/1.1 (serve) ──> serve (sites) ──┐
 //!  Lambda event (Runtime API) ─> lambda ─┼─> Request ─> app ─> uri ─> router ──┬─> static_file
 //!    (bootstrap local: an ALB   (event)  │   (request,                         ├─> 301/403/404/405 (error_page)
 //!     emulator in front of it)           │    origin)                          └─> cgi::params ─> fastcgi ─> php-fpm
@@ -14,7 +14,9 @@
 //! # Modules, in the order a request meets them
 //!
 //! - [`serve`]: the HTTP/1.1 front door (hyper); turns a connection's requests into
-//!   [`request::Request`]s and writes the responses back, streaming; answers the
+//!   [`request::Request`]s, hands each to the site its host names ([`sites`]: nginx's
+//!   `server_name` rules, and how each site's PHP is kept to its own files) and writes the
+//!   responses back, streaming, each logged once sent ([`access_log`]); answers the
 //!   [`health`] check itself, and drains on SIGTERM.
 //! - [`lambda`]: the Lambda front door: init ([`lambda::config`], [`lambda::init_error`]),
 //!   the Runtime API loop (`lambda_runtime`), events in and out ([`lambda::event`]), the

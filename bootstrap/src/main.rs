@@ -473,7 +473,7 @@ fn site_specs(args: &ServeArgs) -> Result<Option<Vec<SiteSpec>>> {
         return Ok(None);
     }
     if args.site.root().is_some() || args.site.release.is_some() {
-        tracing::info!("serving the sites of --site / LAMPHP_SITES; LAMPHP_ROOT and LAMPHP_RELEASE are not used");
+        tracing::info!("the sites are those of --site / LAMPHP_SITES: LAMPHP_ROOT and LAMPHP_RELEASE are not used");
     }
     Ok(Some(specs))
 }

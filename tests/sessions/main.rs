@@ -674,6 +674,50 @@ fn strict_mode_regenerate_and_destroy() {
 }
 
 #[test]
+fn sites_of_one_serve_sharing_a_table_do_not_share_sessions() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let root = docroot();
+    let site = |host: &str| format!("{host} {}", root.display());
+    let (a, b) = (site("a.test"), site("b.test"));
+    let sites = ["serve", "--workers", "1", "--site", &a, "--site", &b];
+    let s = Site::launch(&moto.endpoint(), &root, &sites, &[], "serving ");
+    let counter = |host: &str, sid: Option<&str>| {
+        let cookie = sid
+            .map(|sid| format!("Cookie: PHPSESSID={sid}\r\n"))
+            .unwrap_or_default();
+        let raw = format!(
+            "GET /counter.php HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n"
+        );
+        let res = http::exchange(s.port, raw.as_bytes()).unwrap();
+        assert_eq!(res.status, 200, "{}", s.log());
+        let set = res
+            .header("set-cookie")
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        let sid =
+            set.and_then(|v| Some(v.strip_prefix("PHPSESSID=")?.split(';').next()?.to_owned()));
+        (String::from_utf8(res.body).unwrap(), sid)
+    };
+    let (first, sid) = counter("a.test", None);
+    let sid = sid.expect("a session cookie");
+    assert_eq!(first, "1");
+    assert_eq!(counter("a.test", Some(&sid)).0, "2");
+    // The same cookie on the other site is a session of its own there.
+    assert_eq!(counter("b.test", Some(&sid)).0, "1");
+    assert_eq!(counter("a.test", Some(&sid)).0, "3");
+    // Each under its site's first name.
+    assert_eq!(
+        item(&moto, &format!("a.test/PHPSESSID_{sid}"))["data"]["S"],
+        "n|i:3;"
+    );
+    assert_eq!(
+        item(&moto, &format!("b.test/PHPSESSID_{sid}"))["data"]["S"],
+        "n|i:1;"
+    );
+    assert_eq!(item(&moto, &format!("PHPSESSID_{sid}")), Value::Null);
+}
+
+#[test]
 fn with_locking_off_sessions_still_travel_between_instances() {
     let (moto, a, b) = setup(&[], &[("LAMPHP_SESSION_LOCKING", "off")]);
     let (_, sid) = a.ok("/counter.php", None);
