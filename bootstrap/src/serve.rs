@@ -4,7 +4,7 @@
 //! the peer is a trusted proxy, goes to the [`Site`] its host names ([`Sites`], nginx's
 //! `server_name` rules), and that site's [`App::handle`] answers it, but the health check
 //! ([`Health`]), which never reaches PHP. Responses stream, and each is logged once sent
-//! ([`access_log`](crate::access_log)). On shutdown (ECS sends SIGTERM
+//! ([`crate::access_log`]). On shutdown (ECS sends SIGTERM
 //! after taking the task out of its target group) the health check fails, the listener
 //! closes so new connections are refused, kept-alive connections close after their current
 //! response, requests in flight finish within the drain timeout, and the caller stops
