@@ -125,7 +125,7 @@ struct ServeArgs {
     #[command(flatten)]
     site: SiteArgs,
     /// One site of several, chosen by the request's host as nginx's server_name does:
-    /// "HOST [HOST...] DOCROOT [BASEDIR]" (repeatable; the first is the default).
+    /// `HOST [HOST...] DOCROOT [BASEDIR]` (repeatable; the first is the default).
     #[arg(long = "site")]
     sites: Vec<String>,
     /// A file of sites, one a line as --site takes them (after those), `#` comments.
