@@ -70,7 +70,11 @@ pub async fn run(settings: LocalSettings, shutdown: impl Future<Output = ()>) ->
             Phase::Failed(message) => bail!("the Lambda runtime failed to start: {message}"),
             Phase::Ready | Phase::Starting => {}
         },
-        status = runtime.wait() => bail!("the Lambda runtime exited during init ({})", status?),
+        // A runtime reports its init error before it exits: both may be ready at once.
+        status = runtime.wait() => match api.phase() {
+            Phase::Failed(message) => bail!("the Lambda runtime failed to start: {message}"),
+            _ => bail!("the Lambda runtime exited during init ({})", status?),
+        },
     }
     let listener = TcpListener::bind(settings.listen)
         .await

@@ -89,6 +89,11 @@ impl RuntimeApi {
     }
 
     /// Wait until the runtime finished init (or failed it).
+    /// Where init is now.
+    pub fn phase(&self) -> Phase {
+        self.phase.borrow().clone()
+    }
+
     pub async fn phase_change(&mut self) -> Phase {
         let _ = self.phase.changed().await;
         self.phase.borrow().clone()
