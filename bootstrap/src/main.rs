@@ -187,6 +187,10 @@ struct LambdaArgs {
     /// Largest response body kept in memory, bytes.
     #[arg(long, env = "LAMPHP_MAX_RESPONSE", default_value_t = 64 << 20)]
     max_response: usize,
+    /// `streaming`: answer Function URL and API Gateway REST events as PHP produces the
+    /// response (the trigger must be set to stream); ALB events stay buffered.
+    #[arg(long, env = "LAMPHP_RESPONSE_MODE", default_value = "buffered")]
+    response_mode: lamphp::lambda::stream::ResponseMode,
 }
 
 #[derive(clap::Args)]
@@ -384,6 +388,7 @@ fn lambda_settings(args: &LambdaArgs) -> Result<LambdaSettings> {
         margin: Duration::from_millis(args.deadline_margin_ms),
         offload_bucket: args.offload_bucket.clone(),
         max_response: args.max_response,
+        response_mode: args.response_mode,
         // The lease follows each invocation's deadline; this is for when it is unknown.
         sessions: args
             .php

@@ -14,6 +14,7 @@ pub mod init_error;
 pub mod invocation;
 pub mod offload;
 pub mod shrink;
+pub mod stream;
 
 use crate::app::{App, Settings};
 use crate::docroot::FsDocroot;
@@ -22,6 +23,7 @@ use crate::php::Php;
 use crate::release::Releases;
 use anyhow::{anyhow, bail, Context, Result};
 use invocation::Invoker;
+use lambda_runtime::tower;
 use offload::Offload;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -39,12 +41,15 @@ pub struct LambdaSettings {
     pub max_response: usize,
     /// PHP sessions in DynamoDB, when a table is configured.
     pub sessions: Option<crate::sessions::SessionSettings>,
+    /// `LAMPHP_RESPONSE_MODE`: whether Function URL and API Gateway answers stream.
+    pub response_mode: stream::ResponseMode,
 }
 
 /// Run the Runtime API loop until Lambda stops the sandbox.
 pub async fn run(settings: LambdaSettings) -> Result<()> {
     let api = std::env::var("AWS_LAMBDA_RUNTIME_API")
         .context("AWS_LAMBDA_RUNTIME_API is not set: this is not a Lambda sandbox (use `bootstrap serve` or `bootstrap local`)")?;
+    let mode = settings.response_mode;
     let invoker = match init(settings).await {
         Ok(invoker) => Arc::new(invoker),
         Err(e) => {
@@ -55,8 +60,14 @@ pub async fn run(settings: LambdaSettings) -> Result<()> {
             return Err(e);
         }
     };
+    let streaming = (mode == stream::ResponseMode::Streaming)
+        .then(|| stream::StreamLayer::new(invoker.clone(), &api));
     let handler = lambda_runtime::service_fn(move |event| Arc::clone(&invoker).invoke(event));
-    lambda_runtime::run(handler)
+    // What `lambda_runtime::run` does, with the streaming layer inside its tracing one.
+    lambda_runtime::Runtime::new(handler)
+        .layer(tower::util::option_layer(streaming))
+        .layer(lambda_runtime::layers::TracingLayer::new())
+        .run()
         .await
         .map_err(|e| anyhow!("the Runtime API loop stopped: {e}"))
 }
