@@ -4,7 +4,7 @@
 //! Init resolves the site ([`config`]), starts php-fpm (one worker: Lambda sends one
 //! request at a time) while it checks the rest, and reports any failure through
 //! `/runtime/init/error` ([`init_error`]) so the user reads why. Then `lambda_runtime`
-//! polls for events and [`invocation`] answers each.
+//! polls for events and [`invocation`] answers each ([`stream`] the ones it streams).
 
 pub mod config;
 pub mod deadline;
