@@ -21,7 +21,8 @@
 //! - [`lambda`]: the Lambda front door: init ([`lambda::config`], [`lambda::init_error`]),
 //!   the Runtime API loop (`lambda_runtime`), events in and out ([`lambda::event`]), the
 //!   deadline ([`lambda::deadline`]), and the ALB's 1 MB ([`lambda::fit`], with
-//!   [`lambda::shrink`] and [`lambda::offload`]); [`lambda::invocation`] ties them up.
+//!   [`lambda::shrink`] and [`lambda::offload`]); [`lambda::invocation`] ties them up;
+//!   [`lambda::stream`] posts streamed answers (`LAMPHP_RESPONSE_MODE=streaming`) itself.
 //! - [`local`]: `bootstrap local`: builds ALB events from HTTP ([`local::alb`]) and serves
 //!   them to this binary's own Lambda loop through a Runtime API endpoint
 //!   ([`local::runtime_api`]).

@@ -191,6 +191,10 @@ struct LambdaArgs {
     /// AWS_LAMBDA_MAX_CONCURRENCY, which Lambda sets there, else 1.
     #[arg(long, env = "LAMPHP_CONCURRENCY")]
     concurrency: Option<u32>,
+    /// `streaming`: answer Function URL and API Gateway REST events as PHP produces the
+    /// response (the trigger must be set to stream); ALB events stay buffered.
+    #[arg(long, env = "LAMPHP_RESPONSE_MODE", default_value = "buffered")]
+    response_mode: lamphp::lambda::stream::ResponseMode,
 }
 
 impl LambdaArgs {
@@ -430,6 +434,7 @@ fn lambda_settings(args: &LambdaArgs) -> Result<LambdaSettings> {
         max_response: args.max_response,
         sessions: args.php.sessions(lease)?,
         concurrency,
+        response_mode: args.response_mode,
     })
 }
 

@@ -9,6 +9,7 @@ mod http;
 mod moto;
 #[path = "../serve/server.rs"]
 mod server;
+mod stream;
 mod watch;
 
 use server::Server;

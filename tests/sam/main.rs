@@ -360,6 +360,70 @@ fn production_moves_only_when_promoted() {
     );
 }
 
+/// FunctionUrl: none adds nothing; buffered and streaming put a public URL on `live` in
+/// that invoke mode, with both permissions a new URL needs, and streaming tells the
+/// function so (LAMPHP_RESPONSE_MODE).
+#[test]
+fn a_function_url_on_live_in_the_mode_asked() {
+    for (mode, invoke_mode, response_mode) in [
+        ("none", None, None),
+        ("buffered", Some("BUFFERED"), None),
+        ("streaming", Some("RESPONSE_STREAM"), Some("streaming")),
+    ] {
+        let context = format!("FunctionUrl={mode}");
+        let (template, stack) = deployed(&[("FunctionUrl", mode)]);
+        let (alias_id, _) = only(&stack, "AWS::Lambda::Alias");
+        let urls: Vec<_> = stack.of_type("AWS::Lambda::Url").collect();
+        let on_alias: Vec<_> = stack
+            .of_type("AWS::Lambda::Permission")
+            .filter(|(_, p)| p["Properties"]["FunctionName"] == reference(alias_id))
+            .map(|(_, p)| &p["Properties"])
+            .filter(|p| p["Principal"] == "*")
+            .collect();
+        let (_, function) = only(&stack, "AWS::Lambda::Function");
+        let env = &function["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            env.get("LAMPHP_RESPONSE_MODE").and_then(Value::as_str),
+            response_mode,
+            "{context}"
+        );
+        let Some(invoke_mode) = invoke_mode else {
+            assert!(urls.is_empty(), "{context}");
+            assert!(on_alias.is_empty(), "{context}");
+            assert!(stack.outputs.get("ProductionFunctionUrl").is_none());
+            continue;
+        };
+        assert_eq!(urls.len(), 1, "{context}");
+        let (url_id, url) = urls[0];
+        let url = &url["Properties"];
+        assert_eq!(url["TargetFunctionArn"], reference(alias_id), "{context}");
+        assert_eq!(url["AuthType"], "NONE", "{context}");
+        assert_eq!(url["InvokeMode"], invoke_mode, "{context}");
+        assert_eq!(
+            stack.outputs["ProductionFunctionUrl"]["Value"],
+            json!({ "Fn::GetAtt": [url_id, "FunctionUrl"] }),
+            "{context}"
+        );
+        let granted = |action: &str| on_alias.iter().any(|p| p["Action"] == action);
+        assert!(granted("lambda:InvokeFunctionUrl"), "{context}");
+        assert!(
+            on_alias
+                .iter()
+                .any(|p| p["Action"] == "lambda:InvokeFunction"
+                    && p["InvokedViaFunctionUrl"] == true),
+            "{context}: InvokeFunction, only through the URL, is needed since October 2025"
+        );
+        assert!(
+            on_alias
+                .iter()
+                .filter(|p| p["Action"] == "lambda:InvokeFunctionUrl")
+                .all(|p| p["FunctionUrlAuthType"] == "NONE"),
+            "{context}"
+        );
+        lint_stack(&template, &stack, &context);
+    }
+}
+
 /// StagingDomain → the unqualified function ($LATEST) and/or StagingService,
 /// ProductionDomain → the `live` alias and/or ProductionService, each through its own
 /// target group (and invoke permission, for Lambda), weighted when both serve.

@@ -151,7 +151,7 @@ pub async fn fit(
 /// 9.3.2, 15.3.5, 15.4.5): nginx sends none whatever the script printed, and neither does
 /// hyper in `serve`, but the ALB would pass one on, so it is dropped here. The headers
 /// stay as the script set them, as nginx keeps them.
-fn bodyless(method: &Method, status: StatusCode) -> bool {
+pub(super) fn bodyless(method: &Method, status: StatusCode) -> bool {
     method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT

@@ -39,7 +39,7 @@ pub async fn report(api: &str, error: &anyhow::Error) -> Result<()> {
 }
 
 /// `host:port` and the path prefix (without its trailing slash) of the Runtime API.
-fn split_api(api: &str) -> (&str, &str) {
+pub(super) fn split_api(api: &str) -> (&str, &str) {
     let rest = api.strip_prefix("http://").unwrap_or(api);
     match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),

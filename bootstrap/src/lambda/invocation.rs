@@ -60,23 +60,9 @@ impl Invoker {
         self: Arc<Self>,
         event: LambdaEvent<Box<RawValue>>,
     ) -> Result<Box<RawValue>, InvokeError> {
-        let started = Instant::now();
         let (payload, ctx) = event.into_parts();
         let id: Arc<str> = ctx.request_id.as_str().into();
-        let mut budget = self.budget(ctx.deadline);
-        if self.concurrent {
-            budget = budget.min(self.fallback_timeout);
-        }
-        let deadline = started + budget;
-        if let Some(lease) = &self.session_deadline {
-            // The worker may run until php-fpm is restarted after the budget: the
-            // margin covers that.
-            let end = SystemTime::now() + budget + self.margin;
-            let ms = end
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            lease.store(ms, Ordering::Relaxed);
-        }
+        let (started, deadline) = self.start(ctx.deadline);
         let HttpEvent { request, kind } = match event::decode(payload.get().as_bytes()) {
             Ok(event) => event,
             Err(EventError::BadRequest {
@@ -120,11 +106,8 @@ impl Invoker {
             }
         };
         let php_time = started.elapsed();
-        // One request at a time: a worker stuck past the deadline is cut by a restart.
-        // Several: the client killed the worker it gave up on, and php-fpm's own limit
-        // stops one still writing a body nobody reads.
-        if Instant::now() >= deadline && !self.concurrent {
-            self.restart_php(&id).await;
+        if Instant::now() >= deadline {
+            self.ran_out_of_time(&id).await;
         }
         let answer = fit::fit(
             kind,
@@ -140,18 +123,38 @@ impl Invoker {
             &id,
         )
         .await;
-        tracing::info!(
-            target: "lamphp::request",
-            request = %id,
-            method = %method,
-            path = %path,
-            status = answer.status.as_u16(),
-            total_ms = started.elapsed().as_secs_f64() * 1000.0,
-            php_ms = php_time.as_secs_f64() * 1000.0,
+        RequestLog {
+            id: &id,
+            method: &method,
+            path: &path,
+            status: answer.status,
+            started,
+            php_time,
             bytes_in,
-            bytes_out = answer.json.get().len(),
-        );
+            bytes_out: answer.json.get().len() as u64,
+        }
+        .emit();
         Ok(answer.json)
+    }
+
+    /// An invocation's start and the time its request has: the deadline, which the
+    /// session service's lock leases follow too.
+    pub(super) fn start(&self, deadline_ms: u64) -> (Instant, Instant) {
+        let started = Instant::now();
+        let mut budget = self.budget(deadline_ms);
+        if self.concurrent {
+            budget = budget.min(self.fallback_timeout);
+        }
+        if let Some(lease) = &self.session_deadline {
+            // The worker may run until php-fpm is restarted after the budget: the
+            // margin covers that.
+            let end = SystemTime::now() + budget + self.margin;
+            let ms = end
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            lease.store(ms, Ordering::Relaxed);
+        }
+        (started, started + budget)
     }
 
     /// An invocation that is no HTTP event: a release command, or an error.
@@ -191,11 +194,46 @@ impl Invoker {
         })
     }
 
-    async fn restart_php(&self, id: &str) {
+    /// After a request that used up its time. One request at a time: a worker stuck past
+    /// the deadline is cut by a restart. Several: the client killed the worker it gave up
+    /// on, and php-fpm's own limit stops one still writing a body nobody reads; a restart
+    /// would cut the others.
+    pub(super) async fn ran_out_of_time(&self, id: &str) {
+        if self.concurrent {
+            return;
+        }
         tracing::warn!(request = %id, "the request ran out of time; restarting php-fpm so no worker stays stuck");
         if let Err(e) = self.fpm.restart().await {
             tracing::error!("restarting php-fpm failed: {e:#}");
         }
+    }
+}
+
+/// The one JSON log line of a request (target `lamphp::request`), buffered or streamed.
+pub(super) struct RequestLog<'a> {
+    pub id: &'a str,
+    pub method: &'a http::Method,
+    pub path: &'a str,
+    pub status: StatusCode,
+    pub started: Instant,
+    pub php_time: Duration,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl RequestLog<'_> {
+    pub fn emit(&self) {
+        tracing::info!(
+            target: "lamphp::request",
+            request = %self.id,
+            method = %self.method,
+            path = %self.path,
+            status = self.status.as_u16(),
+            total_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            php_ms = self.php_time.as_secs_f64() * 1000.0,
+            bytes_in = self.bytes_in,
+            bytes_out = self.bytes_out,
+        );
     }
 }
 

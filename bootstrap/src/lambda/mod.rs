@@ -5,7 +5,8 @@
 //! request at a time; on Managed Instances, one per request it may send at once) while it
 //! checks the rest, and reports any failure through `/runtime/init/error` ([`init_error`])
 //! so the user reads why. Then `lambda_runtime` polls for events (with as many pollers as
-//! `AWS_LAMBDA_MAX_CONCURRENCY` says) and [`invocation`] answers each.
+//! `AWS_LAMBDA_MAX_CONCURRENCY` says) and [`invocation`] answers each ([`stream`] the ones
+//! it streams).
 
 pub mod config;
 pub mod deadline;
@@ -15,6 +16,7 @@ pub mod init_error;
 pub mod invocation;
 pub mod offload;
 pub mod shrink;
+pub mod stream;
 
 use crate::app::{App, Settings};
 use crate::docroot::FsDocroot;
@@ -23,6 +25,7 @@ use crate::php::Php;
 use crate::release::Releases;
 use anyhow::{anyhow, bail, Context, Result};
 use invocation::Invoker;
+use lambda_runtime::tower;
 use offload::Offload;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -43,12 +46,15 @@ pub struct LambdaSettings {
     /// Requests the sandbox serves at once: above 1 on Lambda Managed Instances, with as
     /// many pollers and PHP workers.
     pub concurrency: u32,
+    /// `LAMPHP_RESPONSE_MODE`: whether Function URL and API Gateway answers stream.
+    pub response_mode: stream::ResponseMode,
 }
 
 /// Run the Runtime API loop until Lambda stops the sandbox.
 pub async fn run(settings: LambdaSettings) -> Result<()> {
     let api = std::env::var("AWS_LAMBDA_RUNTIME_API")
         .context("AWS_LAMBDA_RUNTIME_API is not set: this is not a Lambda sandbox (use `bootstrap serve` or `bootstrap local`)")?;
+    let mode = settings.response_mode;
     let invoker = match init(settings).await {
         Ok(invoker) => Arc::new(invoker),
         Err(e) => {
@@ -59,9 +65,16 @@ pub async fn run(settings: LambdaSettings) -> Result<()> {
             return Err(e);
         }
     };
+    let streaming = (mode == stream::ResponseMode::Streaming)
+        .then(|| stream::StreamLayer::new(invoker.clone(), &api));
     let handler = lambda_runtime::service_fn(move |event| Arc::clone(&invoker).invoke(event));
-    // As many `/next` polls as AWS_LAMBDA_MAX_CONCURRENCY says; one without it.
-    lambda_runtime::run_concurrent(handler)
+    // What `lambda_runtime::run_concurrent` does (as many `/next` polls as
+    // AWS_LAMBDA_MAX_CONCURRENCY says; one without it), with the streaming layer inside its
+    // tracing one.
+    lambda_runtime::Runtime::new(handler)
+        .layer(tower::util::option_layer(streaming))
+        .layer(lambda_runtime::layers::TracingLayer::new())
+        .run_concurrent()
         .await
         .map_err(|e| anyhow!("the Runtime API loop stopped: {e}"))
 }

@@ -61,6 +61,31 @@ pub fn encode(kind: Kind, reply: &Reply) -> Box<RawValue> {
         .expect("a serde_json::Value always serialises")
 }
 
+/// The head of a streamed answer (`LAMPHP_RESPONSE_MODE=streaming`): the metadata JSON
+/// a Function URL or an API Gateway REST integration in `STREAM` mode reads before the
+/// body ("Lambda proxy integration format for response streaming"); [`DELIMITER`]
+/// follows it. `None` for an ALB, which never invokes in streaming mode.
+pub fn prelude(kind: Kind, status: StatusCode, headers: &HeaderMap) -> Option<Vec<u8>> {
+    let mut out = Map::new();
+    out.insert("statusCode".into(), status.as_u16().into());
+    match kind {
+        Kind::Alb { .. } => return None,
+        // As in the buffered answer: multiValueHeaders loses nothing.
+        Kind::ApiGatewayV1 { .. } => {
+            out.insert("multiValueHeaders".into(), every_value(headers));
+        }
+        Kind::ApiGatewayV2 => {
+            let (headers, cookies) = joined_and_cookies(headers);
+            out.insert("headers".into(), headers);
+            out.insert("cookies".into(), cookies.into());
+        }
+    }
+    Some(serde_json::to_vec(&Value::Object(out)).expect("a serde_json::Value always serialises"))
+}
+
+/// What ends the prelude of a streamed answer: eight NUL bytes.
+pub const DELIMITER: [u8; 8] = [0; 8];
+
 /// Each header name once, with its values in order, hop-by-hop headers left out.
 fn grouped(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, Vec<String>)> {
     headers

@@ -16,7 +16,7 @@ pub(crate) mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use encode::{encode, Reply};
+pub use encode::{encode, prelude, Reply, DELIMITER};
 
 use crate::error_page;
 use crate::origin::Origin;

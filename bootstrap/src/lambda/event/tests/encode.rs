@@ -1,4 +1,4 @@
-use crate::lambda::event::{encode, Kind, Reply};
+use crate::lambda::event::{encode, prelude, Kind, Reply};
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -122,4 +122,47 @@ fn v2_binary_body_and_status() {
         answer(Kind::ApiGatewayV2, 404, None, &HeaderMap::new(), &[0, 0xff]),
         r#"{"statusCode":404,"headers":{},"isBase64Encoded":true,"body":"AP8="}"#
     );
+}
+
+#[test]
+fn a_streamed_head_is_metadata_json() {
+    let h = headers(&[
+        ("content-type", "text/html"),
+        ("set-cookie", "a=1"),
+        ("set-cookie", "b=2"),
+        ("vary", "Accept"),
+        ("vary", "Cookie"),
+        ("connection", "close"),
+    ]);
+    let v1 = Kind::ApiGatewayV1 { multi_value: false };
+    let table: [(Kind, u16, &HeaderMap, Option<&str>); 4] = [
+        (
+            Kind::ApiGatewayV2,
+            200,
+            &h,
+            Some(
+                r#"{"statusCode":200,"headers":{"content-type":"text/html","vary":"Accept, Cookie"},"cookies":["a=1","b=2"]}"#,
+            ),
+        ),
+        (
+            Kind::ApiGatewayV2,
+            404,
+            &HeaderMap::new(),
+            Some(r#"{"statusCode":404,"headers":{},"cookies":[]}"#),
+        ),
+        (
+            v1,
+            201,
+            &h,
+            Some(
+                r#"{"statusCode":201,"multiValueHeaders":{"content-type":["text/html"],"set-cookie":["a=1","b=2"],"vary":["Accept","Cookie"]}}"#,
+            ),
+        ),
+        (SINGLE, 200, &h, None),
+    ];
+    for (kind, status, h, expected) in table {
+        let got = prelude(kind, StatusCode::from_u16(status).unwrap(), h);
+        let expected = expected.map(|json| json.as_bytes().to_vec());
+        assert_eq!(got, expected, "{kind}");
+    }
 }
