@@ -43,8 +43,9 @@ fn php_and_static_files_through_the_lambda_loop() {
 
 #[test]
 fn a_request_past_the_deadline_gets_504_in_time_and_php_fpm_is_restarted() {
+    // One sandbox, so that the next request meets the php-fpm that was stuck.
     let mut s = Server::local(
-        &["--function-timeout", "2"],
+        &["--function-timeout", "2", "--sandboxes", "1"],
         &[("LAMPHP_DEADLINE_MARGIN_MS", "500")],
     );
     let start = Instant::now();
@@ -67,7 +68,8 @@ fn a_request_past_the_deadline_gets_504_in_time_and_php_fpm_is_restarted() {
 
 #[test]
 fn a_crashing_worker_gives_502_once_and_the_next_invocation_works() {
-    let s = Server::local(&[], &[]);
+    // One sandbox: the next invocation is the crashed worker's sandbox's.
+    let s = Server::local(&["--sandboxes", "1"], &[]);
     let (status, runs) = s.crash();
     assert_eq!(status, 502);
     assert_eq!(runs, 1, "PHP ran the request {runs} times");
