@@ -125,8 +125,8 @@ struct LocalArgs {
     /// runtime gets AWS_LAMBDA_MAX_CONCURRENCY=N).
     #[arg(long = "max-concurrency", env = "LAMPHP_LOCAL_MAX_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1024))]
     max_concurrency: Option<u16>,
-    /// Private directory for the sandboxes' own (each gets a `sandbox-N` in it, with its
-    /// runtime directory and /tmp).
+    /// Private directory for the sandboxes: each gets a `sandbox-N` in it, with its runtime
+    /// directory and its /tmp [default: a new one in TMPDIR].
     #[arg(long = "runtime-dir", env = "LAMPHP_RUNTIME_DIR")]
     runtime_dir: Option<PathBuf>,
 }

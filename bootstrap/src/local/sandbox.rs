@@ -26,6 +26,8 @@ use tokio::task::JoinSet;
 pub struct Sandboxes {
     tasks: JoinSet<()>,
     dirs: Vec<PathBuf>,
+    /// The runtime directory, if we made it (and so remove it).
+    made: Option<PathBuf>,
 }
 
 /// What every sandbox is started with.
@@ -42,6 +44,7 @@ pub async fn start(settings: &LocalSettings, api: Arc<RuntimeApi>) -> Result<San
         site: settings.site.clone(),
         max_concurrency: settings.max_concurrency,
     });
+    let made = (!settings.runtime_dir.exists()).then(|| settings.runtime_dir.clone());
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -55,6 +58,7 @@ pub async fn start(settings: &LocalSettings, api: Arc<RuntimeApi>) -> Result<San
     let mut sandboxes = Sandboxes {
         tasks: JoinSet::new(),
         dirs: Vec::new(),
+        made,
     };
     let mut inits = Vec::new();
     for slot in 0..settings.sandboxes {
@@ -66,21 +70,23 @@ pub async fn start(settings: &LocalSettings, api: Arc<RuntimeApi>) -> Result<San
         inits.push(init);
     }
     for (slot, init) in inits.into_iter().enumerate() {
-        match init.await {
-            Ok(Ok(())) => {}
-            Ok(Err(why)) => bail!("the Lambda runtime of sandbox {slot} failed to start: {why}"),
-            Err(_) => bail!("sandbox {slot} stopped during init"),
-        }
+        let why = match init.await {
+            Ok(Ok(())) => continue,
+            Ok(Err(why)) => why,
+            Err(_) => "its supervisor stopped".to_owned(),
+        };
+        sandboxes.stop().await;
+        bail!("the Lambda runtime of sandbox {slot} failed to start: {why}");
     }
     Ok(sandboxes)
 }
 
 impl Sandboxes {
     /// Stop every sandbox (their runtimes are killed, and php-fpm with them) and remove
-    /// their directories.
+    /// their directories, and the runtime directory if it was ours.
     pub async fn stop(mut self) {
         self.tasks.shutdown().await;
-        for dir in &self.dirs {
+        for dir in self.dirs.iter().chain(&self.made) {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
