@@ -97,6 +97,7 @@ fn fpm_config(dir: &Path, name: &str, backend: Backend) -> FpmConfig {
     FpmConfig {
         backend,
         terminate_after: None,
+        kill_timed_out: false,
         binary: None,
         children: 1,
         max_requests: 0,

@@ -43,7 +43,8 @@
 //!   ([`fastcgi::client`]).
 //! - [`fpm`]: supervises PHP's FastCGI server, php-fpm or php-cgi ([`fpm::Backend`]):
 //!   finds it, configures it, starts it, restarts it when it dies, drains its logs, stops it,
-//!   and kills the php-cgi worker of a request that timed out ([`fpm::Pool::stop_worker`]).
+//!   and kills the worker of a request that timed out ([`fpm::Pool::stop_worker`]: php-cgi's
+//!   in `serve`, any on Lambda Managed Instances).
 //! - [`php`]: PHP started the same way in every mode: the session service, php-fpm with
 //!   its ini, the client.
 //! - [`error_page`]: nginx's pages and status lines; [`body`]: the response body type.

@@ -214,6 +214,25 @@ struct LambdaArgs {
     /// Largest response body kept in memory, bytes.
     #[arg(long, env = "LAMPHP_MAX_RESPONSE", default_value_t = 64 << 20)]
     max_response: usize,
+    /// Requests one sandbox serves at once (Lambda Managed Instances); default
+    /// AWS_LAMBDA_MAX_CONCURRENCY, which Lambda sets there, else 1.
+    #[arg(long, env = "LAMPHP_CONCURRENCY")]
+    concurrency: Option<u32>,
+}
+
+impl LambdaArgs {
+    /// `--concurrency`, else what Lambda says (`AWS_LAMBDA_MAX_CONCURRENCY`), else 1.
+    fn concurrency(&self) -> u32 {
+        self.concurrency
+            .or_else(|| {
+                std::env::var("AWS_LAMBDA_MAX_CONCURRENCY")
+                    .ok()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(1)
+            .max(1)
+    }
 }
 
 #[derive(clap::Args)]
@@ -270,6 +289,7 @@ impl PhpArgs {
             }),
             ini: Vec::new(),
             terminate_after,
+            kill_timed_out: false,
         }
     }
 
@@ -343,7 +363,14 @@ fn run() -> Result<()> {
         .context("starting the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Lambda(args) => runtime.block_on(lamphp::lambda::run(lambda_settings(&args)?)),
+        Command::Lambda(args) => {
+            if args.concurrency.is_some() {
+                // lambda_runtime runs as many pollers as this says. No other thread that
+                // could read the environment runs yet (the runtime's workers idle).
+                std::env::set_var("AWS_LAMBDA_MAX_CONCURRENCY", args.concurrency().to_string());
+            }
+            runtime.block_on(lamphp::lambda::run(lambda_settings(&args)?))
+        }
         Command::Local(args) => {
             let site = match (args.site.root(), &args.site.release) {
                 (Some(root), None) => {
@@ -408,18 +435,33 @@ fn raise_fd_limit() {
 }
 
 fn lambda_settings(args: &LambdaArgs) -> Result<LambdaSettings> {
-    Ok(LambdaSettings {
+    let concurrency = args.concurrency();
+    let timeout = Duration::from_secs(args.php.timeout);
+    let (fpm, lease) = if concurrency == 1 {
         // One worker: Lambda sends a sandbox one request at a time. A stuck one is
-        // restarted by the invocation that gave up on it.
-        fpm: args.php.fpm(1, None),
+        // restarted by the invocation that gave up on it. The lease follows each
+        // invocation's deadline; this is for when it is unknown.
+        (args.php.fpm(1, None), timeout + Duration::from_secs(2))
+    } else {
+        // Managed Instances: `serve`'s model behind the Runtime API. A worker per
+        // request in flight; a request gets at most LAMPHP_TIMEOUT, its worker killed
+        // when it is given up on (php-fpm's own limit a second later catches the rest),
+        // so that the leases of sessions, which cannot follow several deadlines, outlast
+        // every script.
+        let mut fpm = args
+            .php
+            .fpm(concurrency as usize, Some(timeout + Duration::from_secs(1)));
+        fpm.kill_timed_out = true;
+        (fpm, timeout + Duration::from_secs(2))
+    };
+    Ok(LambdaSettings {
+        fpm,
         core: args.php.settings(),
         margin: Duration::from_millis(args.deadline_margin_ms),
         offload_bucket: args.offload_bucket.clone(),
         max_response: args.max_response,
-        // The lease follows each invocation's deadline; this is for when it is unknown.
-        sessions: args
-            .php
-            .sessions(Duration::from_secs(args.php.timeout) + Duration::from_secs(2))?,
+        sessions: args.php.sessions(lease)?,
+        concurrency,
     })
 }
 

@@ -25,6 +25,11 @@ pub struct Watch {
 impl Watch {
     /// Start `cargo lambda watch` on a free loopback port, from `dir` (a crate).
     pub fn start(dir: &Path) -> Watch {
+        Watch::start_with(dir, &[])
+    }
+
+    /// [`Watch::start`] with more of `cargo lambda watch`'s options.
+    pub fn start_with(dir: &Path, options: &[&str]) -> Watch {
         assert!(
             Command::new("cargo")
                 .args(["lambda", "--help"])
@@ -46,6 +51,7 @@ impl Watch {
                 "-P",
             ])
             .arg(port.to_string())
+            .args(options)
             .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -132,3 +132,83 @@ fn alb_events_through_cargo_lambda_watch() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let _ = std::fs::remove_dir_all(runtime_dir);
 }
+
+/// Lambda Managed Instances: one sandbox answers AWS_LAMBDA_MAX_CONCURRENCY requests at
+/// once. `cargo lambda watch --concurrency 4` hands out up to four invocations to the
+/// `/next` polls of one runtime, as the service does.
+#[test]
+fn managed_instances_answer_overlapping_requests_at_once_and_a_slow_one_alone_times_out() {
+    let mut watch = Watch::start_with(env!("CARGO_MANIFEST_DIR").as_ref(), &["--concurrency", "4"]);
+    let runtime_dir =
+        std::env::temp_dir().join(format!("lamphp-watch-{}-{}", std::process::id(), unique()));
+    watch.runtime(
+        env!("CARGO_BIN_EXE_bootstrap").as_ref(),
+        [
+            ("LAMPHP_ROOT", docroot()),
+            ("LAMPHP_RUNTIME_DIR", runtime_dir.clone()),
+            // What Lambda says, and lamphp's setting, which wins.
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "2".into()),
+            ("LAMPHP_CONCURRENCY", "4".into()),
+            // cargo lambda's deadline is not believed: requests get LAMPHP_TIMEOUT.
+            ("LAMPHP_TIMEOUT", "3".into()),
+        ],
+    );
+    let sleep = |seconds: &str| alb_event("/sleep.php", &[("s", &[seconds])], &[("host", &["t"])]);
+    assert_eq!(watch.invoke_when_ready(&sleep("0")).0, 200);
+    let watch = std::sync::Arc::new(watch);
+    let overlapping = |seconds: &'static [&'static str]| {
+        let start = std::time::Instant::now();
+        let answers: Vec<(u16, Vec<u8>)> = seconds
+            .iter()
+            .map(|s| {
+                let (watch, event) = (watch.clone(), sleep(s));
+                std::thread::spawn(move || watch.invoke(&event).unwrap())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let codes: Vec<u64> = answers
+            .iter()
+            .map(|(status, body)| {
+                assert_eq!(*status, 200, "{}", String::from_utf8_lossy(body));
+                let answer: serde_json::Value = serde_json::from_slice(body).unwrap();
+                answer["statusCode"].as_u64().unwrap()
+            })
+            .collect();
+        (codes, start.elapsed())
+    };
+    // Four 1 s requests in about the time of one, not two (or four).
+    let (codes, took) = overlapping(&["1", "1", "1", "1"]);
+    assert_eq!(codes, [200; 4]);
+    assert!(
+        took < std::time::Duration::from_millis(1800),
+        "4 × 1 s took {took:?}\n{}",
+        watch.log()
+    );
+    // One past its time gets its 504 at the timeout; the others, running beside it, finish.
+    let (codes, took) = overlapping(&["10", "0.5", "0.5", "0.5"]);
+    assert_eq!(codes, [504, 200, 200, 200], "{}", watch.log());
+    assert!(took < std::time::Duration::from_secs(6), "took {took:?}");
+    assert!(watch.log().contains("killed PHP worker"), "{}", watch.log());
+    // Its worker is gone and replaced: four at once still work, and php-fpm was not
+    // restarted (which would have cut the others).
+    let (codes, _) = overlapping(&["0.2", "0.2", "0.2", "0.2"]);
+    assert_eq!(codes, [200; 4]);
+    assert!(
+        !watch.log().contains("restarting php-fpm"),
+        "{}",
+        watch.log()
+    );
+    // Each request its own log line under its own id, overlapping or not.
+    let log = watch.log();
+    let ids: Vec<String> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|r| r["target"] == "lamphp::request")
+        .map(|r| r["request"].as_str().unwrap().to_owned())
+        .collect();
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (13, 13), "{log}");
+    let _ = std::fs::remove_dir_all(runtime_dir);
+}

@@ -92,6 +92,10 @@ pub struct FpmConfig {
     /// no such setting: when this is set, the bootstrap kills the worker itself as soon as
     /// it gives up on the request (`Pool::stop_worker`).
     pub terminate_after: Option<std::time::Duration>,
+    /// Kill the worker of a request the client gave up on at once, php-fpm's too: Lambda
+    /// Managed Instances, where restarting the pool, as one-request Lambda mode does, would
+    /// cut the scripts of the other requests in flight.
+    pub kill_timed_out: bool,
 }
 
 impl FpmConfig {
@@ -519,6 +523,7 @@ mod tests {
         FpmConfig {
             backend: Backend::Fpm,
             terminate_after: None,
+            kill_timed_out: false,
             binary: None,
             children,
             max_requests,

@@ -101,7 +101,8 @@ pub struct Pool {
     workers: usize,
     keep_alive: bool,
     /// Whether the bootstrap stops the worker of a request it gave up on (php-cgi, which
-    /// has no `request_terminate_timeout`, when a limit is configured).
+    /// has no `request_terminate_timeout`, when a limit is configured; any backend with
+    /// [`FpmConfig::kill_timed_out`]).
     stops_workers: bool,
     state: Arc<State>,
 }
@@ -132,9 +133,9 @@ impl Pool {
     }
 
     /// Called on a request the client gave up on, while its connection is still open:
-    /// kills the php-cgi child at the other end, whose parent then starts a new one.
-    /// (php-fpm's `request_terminate_timeout` does this for php-fpm; with no limit
-    /// configured, as in Lambda mode, the caller restarts the pool instead.)
+    /// kills the worker at the other end, whose master (or php-cgi parent) then starts a
+    /// new one. (php-fpm's `request_terminate_timeout` does this a moment later for
+    /// php-fpm in `serve`; in one-request Lambda mode the caller restarts the pool instead.)
     pub fn stop_worker(&self, conn: &UnixStream, request: &str) {
         let pgid = self.state.pid.load(Ordering::SeqCst);
         if !self.stops_workers || pgid == 0 {
@@ -144,14 +145,14 @@ impl Pool {
             Ok(Some(pid)) => {
                 // SAFETY: a signal to a process of the pool's group, found just now.
                 unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-                tracing::warn!(%request, "killed php-cgi worker {pid}: its script ran past the timeout");
+                tracing::warn!(%request, "killed PHP worker {pid}: its script ran past the timeout");
             }
             Ok(None) => {
-                tracing::debug!(%request, "the timed-out request's php-cgi worker had already finished")
+                tracing::debug!(%request, "the timed-out request's PHP worker had already finished")
             }
             Err(err) => tracing::error!(
                 %request,
-                "cannot find the php-cgi worker still running the timed-out request to stop it ({err}); it runs on until its script ends"
+                "cannot find the PHP worker still running the timed-out request to stop it ({err}); it runs on until its script ends"
             ),
         }
     }
@@ -178,7 +179,8 @@ impl Fpm {
             socket: socket.clone(),
             workers: config.children.max(1),
             keep_alive: config.keep_alive(),
-            stops_workers: config.backend == Backend::Cgi && config.terminate_after.is_some(),
+            stops_workers: config.kill_timed_out
+                || (config.backend == Backend::Cgi && config.terminate_after.is_some()),
             state: Arc::clone(&state),
         };
         let supervisor = Supervisor {

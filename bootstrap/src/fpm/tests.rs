@@ -71,6 +71,7 @@ impl Setup {
         FpmConfig {
             backend: Backend::Fpm,
             terminate_after: None,
+            kill_timed_out: false,
             binary: None,
             children,
             max_requests: 0,
@@ -319,6 +320,7 @@ async fn a_php_fpm_that_never_listens_is_given_up_on_and_killed() {
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let config = FpmConfig {
         terminate_after: None,
+        kill_timed_out: false,
         binary: Some(fake),
         ..setup.config(1)
     };

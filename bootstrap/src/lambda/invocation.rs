@@ -44,8 +44,12 @@ pub struct Invoker {
     pub max_response: usize,
     pub warned_deadline: AtomicBool,
     /// Where the session service reads the current request's deadline (epoch ms), the
-    /// end of its locks' leases; `None` without sessions.
+    /// end of its locks' leases; `None` without sessions, and when several requests run
+    /// at once.
     pub session_deadline: Option<Arc<AtomicU64>>,
+    /// Several requests at once (Managed Instances): each gets at most the configured
+    /// timeout, and a request given up on has its worker killed, not the pool restarted.
+    pub concurrent: bool,
 }
 
 /// An event that is no HTTP request: reported to the Runtime API's error endpoint.
@@ -59,7 +63,10 @@ impl Invoker {
         let started = Instant::now();
         let (payload, ctx) = event.into_parts();
         let id: Arc<str> = ctx.request_id.as_str().into();
-        let budget = self.budget(ctx.deadline);
+        let mut budget = self.budget(ctx.deadline);
+        if self.concurrent {
+            budget = budget.min(self.fallback_timeout);
+        }
         let deadline = started + budget;
         if let Some(lease) = &self.session_deadline {
             // The worker may run until php-fpm is restarted after the budget: the
@@ -113,7 +120,10 @@ impl Invoker {
             }
         };
         let php_time = started.elapsed();
-        if Instant::now() >= deadline {
+        // One request at a time: a worker stuck past the deadline is cut by a restart.
+        // Several: the client killed the worker it gave up on, and php-fpm's own limit
+        // stops one still writing a body nobody reads.
+        if Instant::now() >= deadline && !self.concurrent {
             self.restart_php(&id).await;
         }
         let answer = fit::fit(

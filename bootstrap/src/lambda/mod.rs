@@ -2,9 +2,10 @@
 //! answered by the same core as `serve`.
 //!
 //! Init resolves the site ([`config`]), starts php-fpm (one worker: Lambda sends one
-//! request at a time) while it checks the rest, and reports any failure through
-//! `/runtime/init/error` ([`init_error`]) so the user reads why. Then `lambda_runtime`
-//! polls for events and [`invocation`] answers each.
+//! request at a time; on Managed Instances, one per request it may send at once) while it
+//! checks the rest, and reports any failure through `/runtime/init/error` ([`init_error`])
+//! so the user reads why. Then `lambda_runtime` polls for events (with as many pollers as
+//! `AWS_LAMBDA_MAX_CONCURRENCY` says) and [`invocation`] answers each.
 
 pub mod config;
 pub mod deadline;
@@ -39,6 +40,9 @@ pub struct LambdaSettings {
     pub max_response: usize,
     /// PHP sessions in DynamoDB, when a table is configured.
     pub sessions: Option<crate::sessions::SessionSettings>,
+    /// Requests the sandbox serves at once: above 1 on Lambda Managed Instances, with as
+    /// many pollers and PHP workers.
+    pub concurrency: u32,
 }
 
 /// Run the Runtime API loop until Lambda stops the sandbox.
@@ -56,7 +60,8 @@ pub async fn run(settings: LambdaSettings) -> Result<()> {
         }
     };
     let handler = lambda_runtime::service_fn(move |event| Arc::clone(&invoker).invoke(event));
-    lambda_runtime::run(handler)
+    // As many `/next` polls as AWS_LAMBDA_MAX_CONCURRENCY says; one without it.
+    lambda_runtime::run_concurrent(handler)
         .await
         .map_err(|e| anyhow!("the Runtime API loop stopped: {e}"))
 }
@@ -92,7 +97,9 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
         fallback_timeout: settings.core.timeout,
         max_response: settings.max_response,
         warned_deadline: AtomicBool::new(false),
-        session_deadline,
+        // Several requests have several deadlines: the leases follow the timeout then.
+        session_deadline: session_deadline.filter(|_| settings.concurrency == 1),
+        concurrent: settings.concurrency > 1,
     })
 }
 
