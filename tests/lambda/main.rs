@@ -305,6 +305,39 @@ fn a_sandbox_that_never_answers_times_out_with_502_and_is_reset() {
     );
 }
 
+#[test]
+fn a_managed_instance_serves_overlapping_requests_in_one_environment() {
+    let s = Server::local(
+        &["--max-concurrency", "4", "--function-timeout", "2"],
+        &[("LAMPHP_DEADLINE_MARGIN_MS", "500")],
+    );
+    let pids = sandbox_pids(&s);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let (answers, took) = at_once(&s, &["/sleep.php?s=1"; 4]);
+    assert!(answers.iter().all(|a| a.0 == 200), "{answers:?}");
+    assert!(
+        took < Duration::from_millis(1800),
+        "4 requests of 1 s in one environment of 4 took {took:?}"
+    );
+    // One past its deadline gets its 504 from the runtime; the others, beside it, finish.
+    let paths = [
+        "/sleep.php?s=5",
+        "/sleep.php?s=0.5",
+        "/sleep.php?s=0.5",
+        "/sleep.php?s=0.5",
+    ];
+    let (answers, _) = at_once(&s, &paths);
+    assert_eq!(answers[0].0, 504, "{answers:?}");
+    assert!(answers[0].2 < Duration::from_secs(2), "{answers:?}");
+    assert!(answers[1..].iter().all(|a| a.0 == 200), "{answers:?}");
+    // Unlike a Lambda sandbox, the environment stays after a timeout, and its requests
+    // share one /tmp.
+    let (answers, _) = at_once(&s, &["/tmpdir.php?s=0.5"; 2]);
+    assert!(answers.iter().all(|a| a.0 == 200), "{answers:?}");
+    assert_eq!(answers[0].1, answers[1].1);
+    assert_eq!(sandbox_pids(&s), pids);
+}
+
 /// Run `bootstrap local` with `args` and `env`, which must fail at init; its stderr.
 /// What `bootstrap local` logged before it exited with a failure: the messages of its JSON
 /// log lines (every line must be one), a line each.
