@@ -453,7 +453,8 @@ mod tests {
     fn paths_name_the_sandbox_and_the_call() {
         let get = Method::GET;
         let post = Method::POST;
-        let table: [(&Method, &str, Option<(u64, Call)>); 9] = [
+        type Row<'a> = (&'a Method, &'a str, Option<(u64, Call<'a>)>);
+        let table: [Row; 9] = [
             (
                 &get,
                 "/sandbox-3/2018-06-01/runtime/invocation/next",

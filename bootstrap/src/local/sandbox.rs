@@ -8,7 +8,7 @@
 //! function timeout, is logged and replaced by a new one in a fresh directory, as Lambda
 //! starts a new execution environment; the others serve meanwhile, and its invocation in
 //! flight gets a 502. A replacement that fails its init is retried, waiting longer each
-//! time ([`restart_delay`]), since a broken site would otherwise spin.
+//! time (1 s, doubling, up to 30 s), since a broken site would otherwise spin.
 
 use super::runtime_api::{Phase, RuntimeApi};
 use super::{LocalSettings, LocalSite};
