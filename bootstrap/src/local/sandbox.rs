@@ -69,12 +69,18 @@ pub async fn start(settings: &LocalSettings, api: Arc<RuntimeApi>) -> Result<San
         sandboxes.dirs.push(dir);
         inits.push(init);
     }
-    for (slot, init) in inits.into_iter().enumerate() {
-        let why = match init.await {
-            Ok(Ok(())) => continue,
-            Ok(Err(why)) => why,
-            Err(_) => "its supervisor stopped".to_owned(),
-        };
+    // The first failure, whichever sandbox it is: the others may still be starting.
+    let inits = inits
+        .into_iter()
+        .enumerate()
+        .map(|(slot, init)| async move {
+            match init.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(why)) => Err((slot, why)),
+                Err(_) => Err((slot, "its supervisor stopped".to_owned())),
+            }
+        });
+    if let Err((slot, why)) = futures_util::future::try_join_all(inits).await {
         sandboxes.stop().await;
         bail!("the Lambda runtime of sandbox {slot} failed to start: {why}");
     }
