@@ -19,7 +19,7 @@ use lamphp::fastcgi::record::{self, Frame};
 use lamphp::fpm::{Backend, Fpm, FpmConfig};
 use lamphp::local::{
     alb,
-    runtime_api::{Phase, RuntimeApi},
+    runtime_api::{Outcome, Phase, RuntimeApi},
 };
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -160,7 +160,7 @@ fn raw_fastcgi(socket: &Path, script: &Path) -> Vec<Duration> {
 }
 
 /// A Lambda sandbox: this binary's Runtime API loop over `root`.
-fn sandbox(api: &RuntimeApi, dir: &Path, root: &Path, n: usize, backend: Backend) -> Child {
+fn sandbox(endpoint: &str, dir: &Path, root: &Path, n: usize, backend: Backend) -> Child {
     Command::new(bootstrap())
         .arg("lambda")
         .env(
@@ -170,7 +170,7 @@ fn sandbox(api: &RuntimeApi, dir: &Path, root: &Path, n: usize, backend: Backend
                 Backend::Cgi => "cgi",
             },
         )
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("AWS_LAMBDA_RUNTIME_API", endpoint)
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -195,6 +195,11 @@ fn bootstrap() -> PathBuf {
     path
 }
 
+/// The function answered (whatever it answered).
+fn answered(outcome: Outcome) {
+    assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+}
+
 fn hello_event() -> Vec<u8> {
     let (parts, ()) = http::Request::get("/hello.php")
         .header("host", "bench.test")
@@ -208,16 +213,17 @@ async fn cold_starts(dir: &Path, root: &Path, backend: Backend) -> (Duration, Du
     let mut ready = Vec::new();
     let mut first = Vec::new();
     for n in 0..COLD {
-        let mut api = RuntimeApi::start(Duration::from_secs(30)).await.unwrap();
+        let api = RuntimeApi::start(Duration::from_secs(30)).await.unwrap();
+        let mut attached = api.attach(1, true);
         let start = Instant::now();
-        let mut child = sandbox(&api, dir, root, n, backend);
+        let mut child = sandbox(&attached.endpoint, dir, root, n, backend);
         assert_eq!(
-            api.phase_change().await,
+            attached.initialised().await,
             Phase::Ready,
             "the bootstrap failed to start"
         );
         ready.push(start.elapsed());
-        api.invoke(hello_event()).await.expect("an answer");
+        answered(api.invoke(hello_event()).await.1);
         first.push(start.elapsed());
         let _ = child.kill();
         let _ = child.wait();
@@ -239,8 +245,9 @@ struct Warm {
 
 /// Warm invocations of one sandbox.
 async fn warm(dir: &Path, root: &Path, php: Duration, backend: Backend) -> Warm {
-    let mut api = RuntimeApi::start(Duration::from_secs(30)).await.unwrap();
-    let mut child = sandbox(&api, dir, root, COLD, backend);
+    let api = RuntimeApi::start(Duration::from_secs(30)).await.unwrap();
+    let mut attached = api.attach(1, true);
+    let mut child = sandbox(&attached.endpoint, dir, root, COLD, backend);
     let totals = Arc::new(Mutex::new(Vec::new()));
     let stdout = child.stdout.take().unwrap();
     let sink = totals.clone();
@@ -256,12 +263,12 @@ async fn warm(dir: &Path, root: &Path, php: Duration, backend: Backend) -> Warm 
             }
         }
     });
-    assert_eq!(api.phase_change().await, Phase::Ready);
+    assert_eq!(attached.initialised().await, Phase::Ready);
     let event = hello_event();
     let mut rtts = Vec::with_capacity(WARM);
     for _ in 0..WARM + 100 {
         let start = Instant::now();
-        api.invoke(event.clone()).await.expect("an answer");
+        answered(api.invoke(event.clone()).await.1);
         rtts.push(start.elapsed());
     }
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -24,8 +24,8 @@
 //!   [`lambda::shrink`] and [`lambda::offload`]); [`lambda::invocation`] ties them up;
 //!   [`lambda::stream`] posts streamed answers (`LAMPHP_RESPONSE_MODE=streaming`) itself.
 //! - [`local`]: `bootstrap local`: builds ALB events from HTTP ([`local::alb`]) and serves
-//!   them to this binary's own Lambda loop through a Runtime API endpoint
-//!   ([`local::runtime_api`]).
+//!   them to sandboxes of this binary's own Lambda loop ([`local::sandbox`]) through one
+//!   Runtime API endpoint that takes their concurrent polls ([`local::runtime_api`]).
 //! - [`request`]: the front-door-neutral request: raw path and query, headers in
 //!   order, `$host`; malformed requests are refused here with a 400.
 //! - [`origin`]: REMOTE_ADDR, SERVER_PORT, REQUEST_SCHEME, HTTPS: from the socket, or from

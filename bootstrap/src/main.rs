@@ -113,9 +113,36 @@ struct LocalArgs {
     /// Emulate a target group without `lambda.multi_value_headers.enabled`.
     #[arg(long)]
     single_value: bool,
-    /// The function's timeout in seconds (each invocation's deadline).
-    #[arg(long = "function-timeout", default_value_t = 30)]
+    /// The function's timeout in seconds (each invocation's deadline), 1 to 900 as on Lambda.
+    #[arg(long = "function-timeout", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=900))]
     function_timeout: u64,
+    /// Lambda sandboxes serving at once, each its own `bootstrap lambda`, php-fpm and /tmp,
+    /// one request at a time [default: 4, enough for a page that requests its own site
+    /// while it runs, as WordPress's installer and site health do; 1 with --max-concurrency].
+    #[arg(long, env = "LAMPHP_LOCAL_SANDBOXES", value_parser = clap::value_parser!(u16).range(1..=64))]
+    sandboxes: Option<u16>,
+    /// Emulate Lambda Managed Instances: each sandbox takes up to N invocations at once (its
+    /// runtime gets AWS_LAMBDA_MAX_CONCURRENCY=N).
+    #[arg(long = "max-concurrency", env = "LAMPHP_LOCAL_MAX_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    max_concurrency: Option<u16>,
+    /// Private directory for the sandboxes: each gets a `sandbox-N` in it, with its runtime
+    /// directory and its /tmp [default: a new one in TMPDIR].
+    #[arg(long = "runtime-dir", env = "LAMPHP_RUNTIME_DIR")]
+    runtime_dir: Option<PathBuf>,
+}
+
+impl LocalArgs {
+    /// Four sandboxes: a request and its loopback need two, and a browser loading a page
+    /// fetches several of its files at once, each of which the loop serves. A waiting
+    /// sandbox costs memory (~20 MB with its php-fpm), not CPU, so cores do not decide it.
+    /// Managed Instances are one environment unless asked for more.
+    fn sandboxes(&self) -> usize {
+        match (self.sandboxes, self.max_concurrency) {
+            (Some(n), _) => n.into(),
+            (None, Some(_)) => 1,
+            (None, None) => 4,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -366,6 +393,11 @@ fn run() -> Result<()> {
                 listen: args.listen,
                 multi_value: !args.single_value,
                 timeout: Duration::from_secs(args.function_timeout),
+                sandboxes: args.sandboxes(),
+                max_concurrency: args.max_concurrency.map(usize::from),
+                runtime_dir: args.runtime_dir.clone().unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("lamphp-local-{}", std::process::id()))
+                }),
             };
             runtime.block_on(lamphp::local::run(settings, lamphp::signals::shutdown()))
         }

@@ -44,8 +44,9 @@ fn php_and_static_files_through_the_lambda_loop() {
 
 #[test]
 fn a_request_past_the_deadline_gets_504_in_time_and_php_fpm_is_restarted() {
+    // One sandbox, so that the next request meets the php-fpm that was stuck.
     let mut s = Server::local(
-        &["--function-timeout", "2"],
+        &["--function-timeout", "2", "--sandboxes", "1"],
         &[("LAMPHP_DEADLINE_MARGIN_MS", "500")],
     );
     let start = Instant::now();
@@ -68,7 +69,8 @@ fn a_request_past_the_deadline_gets_504_in_time_and_php_fpm_is_restarted() {
 
 #[test]
 fn a_crashing_worker_gives_502_once_and_the_next_invocation_works() {
-    let s = Server::local(&[], &[]);
+    // One sandbox: the next invocation is the crashed worker's sandbox's.
+    let s = Server::local(&["--sandboxes", "1"], &[]);
     let (status, runs) = s.crash();
     assert_eq!(status, 502);
     assert_eq!(runs, 1, "PHP ran the request {runs} times");
@@ -123,6 +125,218 @@ fn every_set_cookie_survives_in_multi_value_mode_and_the_loss_is_named_in_single
         1
     );
     single.wait_for_log("lambda.multi_value_headers.enabled", Duration::from_secs(5));
+}
+
+/// GET each of `paths` at once, each on its own connection: (status, body, time taken)
+/// in the order given, and the time until the last answered.
+fn at_once(s: &Server, paths: &[&str]) -> (Vec<(u16, Vec<u8>, Duration)>, Duration) {
+    let start = Instant::now();
+    let answers = thread::scope(|scope| {
+        let calls: Vec<_> = paths
+            .iter()
+            .map(|path| {
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let (status, body) = s.get(path);
+                    (status, body, started.elapsed())
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    (answers, start.elapsed())
+}
+
+/// The `bootstrap lambda` processes of a `bootstrap local`: its sandboxes' runtimes.
+fn sandbox_pids(s: &Server) -> Vec<u32> {
+    support::children(s.child.id())
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| cmdline.split('\0').nth(1) == Some("lambda"))
+        })
+        .collect()
+}
+
+#[test]
+fn overlapping_requests_run_in_sandboxes_of_their_own() {
+    let slow = ["/sleep.php?s=1"; 4];
+    let four = Server::local(&["--sandboxes", "4"], &[]);
+    let (answers, took) = at_once(&four, &slow);
+    assert!(answers.iter().all(|a| a.0 == 200), "{answers:?}");
+    assert!(
+        took < Duration::from_millis(1800),
+        "4 requests of 1 s in 4 sandboxes took {took:?}"
+    );
+    // One sandbox serves them one after the other, as one Lambda sandbox would.
+    let one = Server::local(&["--sandboxes", "1"], &[]);
+    let (answers, took) = at_once(&one, &slow);
+    assert!(answers.iter().all(|a| a.0 == 200), "{answers:?}");
+    assert!(
+        took >= Duration::from_secs(4),
+        "4 requests of 1 s in 1 sandbox took {took:?}"
+    );
+}
+
+#[test]
+fn each_sandbox_has_its_own_tmp() {
+    let s = Server::local(&["--sandboxes", "2"], &[]);
+    let (answers, _) = at_once(&s, &["/tmpdir.php?s=0.5"; 2]);
+    let dirs: Vec<String> = answers
+        .iter()
+        .map(|(status, body, _)| {
+            assert_eq!(*status, 200);
+            String::from_utf8_lossy(body).trim().to_owned()
+        })
+        .collect();
+    assert_ne!(dirs[0], dirs[1], "two sandboxes shared a /tmp");
+    for dir in &dirs {
+        assert!(
+            dir.contains("/sandbox-") && dir.ends_with("/tmp"),
+            "PHP's temporary directory is {dir}"
+        );
+    }
+}
+
+#[test]
+fn a_request_past_the_timeout_gets_its_504_while_the_others_complete() {
+    let s = Server::local(
+        &["--function-timeout", "2", "--sandboxes", "4"],
+        &[("LAMPHP_DEADLINE_MARGIN_MS", "500")],
+    );
+    let paths = [
+        "/sleep.php?s=5",
+        "/sleep.php?s=0.5",
+        "/sleep.php?s=0.5",
+        "/sleep.php?s=0.5",
+    ];
+    let (answers, _) = at_once(&s, &paths);
+    let (status, _, took) = &answers[0];
+    assert_eq!(*status, 504, "{answers:?}");
+    assert!(
+        *took < Duration::from_secs(2),
+        "the 504 came after {took:?}"
+    );
+    for (status, body, took) in &answers[1..] {
+        assert_eq!((*status, body.as_slice()), (200, &b"slept\n"[..]));
+        assert!(*took < Duration::from_millis(1500), "took {took:?}");
+    }
+}
+
+#[test]
+fn a_page_that_requests_its_own_site_gets_its_answer() {
+    // The default sandboxes: the loopback finds one free.
+    let s = Server::local(&[], &[]);
+    let (status, body) = s.get("/loopback.php?timeout=5");
+    assert_eq!(
+        (status, String::from_utf8_lossy(&body).as_ref()),
+        (200, "loopback: Hello, world!\n")
+    );
+    // With one, the loopback waits behind the page that made it until PHP gives up.
+    let one = Server::local(&["--sandboxes", "1"], &[]);
+    let (status, body) = one.get("/loopback.php?timeout=1");
+    assert_eq!(
+        (status, String::from_utf8_lossy(&body).as_ref()),
+        (200, "loopback failed\n")
+    );
+}
+
+#[test]
+fn a_killed_sandbox_loses_its_request_and_is_replaced_while_the_others_serve() {
+    let mut s = Server::local(&["--sandboxes", "2"], &[]);
+    let pids = sandbox_pids(&s);
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    // A slow request in each sandbox; one of them dies.
+    let (answers, _) = thread::scope(|scope| {
+        let calls = scope.spawn(|| at_once(&s, &["/sleep.php?s=2"; 2]));
+        thread::sleep(Duration::from_millis(500));
+        unsafe { libc::kill(pids[0] as i32, libc::SIGKILL) };
+        calls.join().unwrap()
+    });
+    let mut statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 502], "{answers:?}");
+    let lost = answers.iter().find(|a| a.0 == 502).unwrap();
+    assert!(
+        lost.2 < Duration::from_millis(1500),
+        "the 502 took {:?}",
+        lost.2
+    );
+    // The other keeps serving while the dead one is replaced.
+    for _ in 0..3 {
+        assert_eq!(s.get("/hello.php"), (200, b"Hello, world!\n".to_vec()));
+    }
+    s.wait_for_log("stopped: its Lambda runtime exited", Duration::from_secs(5));
+    s.wait_for_log("is ready again", Duration::from_secs(10));
+    let now = sandbox_pids(&s);
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(!now.contains(&pids[0]), "{now:?}");
+    // Both sandboxes serve again.
+    let (answers, took) = at_once(&s, &["/sleep.php?s=1"; 2]);
+    assert!(answers.iter().all(|a| a.0 == 200), "{answers:?}");
+    assert!(took < Duration::from_millis(1800), "took {took:?}");
+    // Its end and its replacement were said in JSON like every other line.
+    let said = s.records();
+    assert!(said
+        .iter()
+        .any(|r| r["target"] == "lamphp::local::sandbox" && r["level"] == "ERROR"));
+}
+
+#[test]
+fn a_sandbox_that_never_answers_times_out_with_502_and_is_reset() {
+    let mut s = Server::local(&["--sandboxes", "1", "--function-timeout", "2"], &[]);
+    let pids = sandbox_pids(&s);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    // Stopped, its runtime cannot answer, nor give the 504 it would give itself.
+    unsafe { libc::kill(pids[0] as i32, libc::SIGSTOP) };
+    let start = Instant::now();
+    assert_eq!(s.get("/hello.php").0, 502);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(3),
+        "answered after {took:?}"
+    );
+    s.wait_for_log("Task timed out after 2.00 seconds", Duration::from_secs(5));
+    s.wait_for_log("ran past the function timeout", Duration::from_secs(5));
+    s.wait_for_log("is ready again", Duration::from_secs(10));
+    assert_eq!(s.get("/hello.php"), (200, b"Hello, world!\n".to_vec()));
+    assert!(
+        !sandbox_pids(&s).contains(&pids[0]),
+        "the stopped runtime is still there"
+    );
+}
+
+#[test]
+fn a_managed_instance_serves_overlapping_requests_in_one_environment() {
+    let s = Server::local(
+        &["--max-concurrency", "4", "--function-timeout", "2"],
+        &[("LAMPHP_DEADLINE_MARGIN_MS", "500")],
+    );
+    let pids = sandbox_pids(&s);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let (answers, took) = at_once(&s, &["/sleep.php?s=1"; 4]);
+    assert!(answers.iter().all(|a| a.0 == 200), "{answers:?}");
+    assert!(
+        took < Duration::from_millis(1800),
+        "4 requests of 1 s in one environment of 4 took {took:?}"
+    );
+    // One past its deadline gets its 504 from the runtime; the others, beside it, finish.
+    let paths = [
+        "/sleep.php?s=5",
+        "/sleep.php?s=0.5",
+        "/sleep.php?s=0.5",
+        "/sleep.php?s=0.5",
+    ];
+    let (answers, _) = at_once(&s, &paths);
+    assert_eq!(answers[0].0, 504, "{answers:?}");
+    assert!(answers[0].2 < Duration::from_secs(2), "{answers:?}");
+    assert!(answers[1..].iter().all(|a| a.0 == 200), "{answers:?}");
+    // Unlike a Lambda sandbox, the environment stays after a timeout, and its requests
+    // share one /tmp.
+    let (answers, _) = at_once(&s, &["/tmpdir.php?s=0.5"; 2]);
+    assert!(answers.iter().all(|a| a.0 == 200), "{answers:?}");
+    assert_eq!(answers[0].1, answers[1].1);
+    assert_eq!(sandbox_pids(&s), pids);
 }
 
 /// Run `bootstrap local` with `args` and `env`, which must fail at init; its stderr.

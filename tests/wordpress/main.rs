@@ -221,11 +221,9 @@ fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock
     let page = browser.get(port, "/wp-admin/install.php");
     expect(&page, 200, "the installer", server);
     assert!(page.body.contains("weblog_title"), "{}", page.body);
-    // This request takes about 10 s in Lambda mode: the installer probes whether pretty
-    // permalinks work by requesting two of its own pages (5 s timeout each), and a
-    // sandbox serves one request at a time, so the probes wait in `bootstrap local`'s
-    // queue until the installer gives up on them and leaves plain permalinks. (On AWS the
-    // ALB would hand them to a second sandbox; in serve mode a second worker answers.)
+    // The installer probes whether pretty permalinks work by requesting a page of its own
+    // site while it runs (5 s timeout): another sandbox of `bootstrap local` answers it,
+    // as another sandbox would on AWS, and the installer turns them on.
     let form = format!(
         "weblog_title={}&user_name=admin&admin_password={PASSWORD}\
          &admin_password2={PASSWORD}&admin_email=admin%40example.com&blog_public=0\
@@ -286,8 +284,23 @@ fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock
     assert!(image.starts_with("/wp-content/uploads/"), "{image}");
     clock.step("image uploaded");
 
+    // The installer's probe answered, so the post by id redirects to its permalink in the
+    // structure the installer chose: /year/month/day/slug/ (plain permalinks, when no
+    // probe is answered, show the post at /?p=id itself).
     let page = browser.get(port, &format!("/?p={id}"));
-    expect(&page, 200, "the post by id", server);
+    let location = redirect(&page, 301, "the post by id", server);
+    let permalink = location
+        .strip_prefix(&server.origin())
+        .unwrap_or(location)
+        .to_owned();
+    let parts: Vec<&str> = permalink.split('/').collect();
+    assert!(
+        matches!(parts.as_slice(), ["", y, m, d, POST_SLUG, ""]
+            if [(y, 4), (m, 2), (d, 2)].iter().all(|(p, n)| p.len() == *n && p.bytes().all(|b| b.is_ascii_digit()))),
+        "the installer left permalinks other than its date-based ones: {location}"
+    );
+    let page = browser.get(port, &permalink);
+    expect(&page, 200, "the post at the installer's permalink", server);
     assert!(page.body.contains(POST_TITLE), "{}", page.body);
     assert!(page.body.contains("Served through lamphp."));
 

@@ -1,31 +1,38 @@
-//! `bootstrap local`: an ALB in front of a Lambda sandbox, without Docker or AWS.
+//! `bootstrap local`: an ALB in front of Lambda sandboxes, without Docker or AWS.
 //!
-//! It starts this same binary's Runtime API loop as a child process, pointed at a Runtime
-//! API endpoint of its own ([`runtime_api`]), then accepts HTTP: each request becomes the
-//! event an ALB would send ([`alb`]), goes through the real loop, and the function's
-//! answer becomes the HTTP response the ALB would give.
+//! It runs a Runtime API endpoint of its own ([`runtime_api`]) and starts sandboxes
+//! against it ([`sandbox`]): each this same binary's Runtime API loop as a child process,
+//! with its own php-fpm and `/tmp`. Then it accepts HTTP: each request becomes the event
+//! an ALB would send ([`alb`]), goes to the first sandbox free to take it, through the
+//! real loop, and the function's answer becomes the HTTP response the ALB would give.
+//!
+//! Several sandboxes (`--sandboxes`, 4 by default) serve overlapping requests, as Lambda
+//! would start a sandbox per concurrent request: a page that requests its own site while
+//! it runs (WordPress's loopback and site-health checks) needs two. Requests past that
+//! wait for a free sandbox, up to a function timeout, then get a 503. `--max-concurrency
+//! N` emulates Lambda Managed Instances instead: one environment whose runtime takes up
+//! to N invocations at once (`AWS_LAMBDA_MAX_CONCURRENCY`).
 
 pub mod alb;
 pub mod runtime_api;
+pub mod sandbox;
 
 use crate::body::{self, Body};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use runtime_api::{Outcome, Phase, RuntimeApi};
+use runtime_api::{Outcome, RuntimeApi};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
 
 /// The ALB refuses larger request bodies with 413.
 const ALB_MAX_BODY: usize = 1 << 20;
@@ -57,32 +64,33 @@ pub struct LocalSettings {
     pub multi_value: bool,
     /// The function's timeout: each invocation's deadline.
     pub timeout: Duration,
+    /// How many sandboxes run at once.
+    pub sandboxes: usize,
+    /// `Some(n)`: Managed Instances, each sandbox taking up to `n` invocations at once.
+    pub max_concurrency: Option<usize>,
+    /// Where each sandbox gets its directory (its runtime's, and its `/tmp`).
+    pub runtime_dir: PathBuf,
 }
 
-/// Run the emulator until `shutdown` resolves or the runtime exits.
+/// Run the emulator until `shutdown` resolves.
 pub async fn run(settings: LocalSettings, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let mut api = RuntimeApi::start(settings.timeout)
-        .await
-        .context("starting the local Runtime API")?;
-    let mut runtime = spawn_runtime(&settings, api.addr)?;
-    tokio::select! {
-        phase = api.phase_change() => match phase {
-            Phase::Failed(message) => bail!("the Lambda runtime failed to start: {message}"),
-            Phase::Ready | Phase::Starting => {}
-        },
-        // A runtime reports its init error before it exits: both may be ready at once.
-        status = runtime.wait() => match api.phase() {
-            Phase::Failed(message) => bail!("the Lambda runtime failed to start: {message}"),
-            _ => bail!("the Lambda runtime exited during init ({})", status?),
-        },
-    }
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("listening on {} (--listen)", settings.listen))?;
-    let port = listener.local_addr()?.port();
+    let api = Arc::new(
+        RuntimeApi::start(settings.timeout)
+            .await
+            .context("starting the local Runtime API")?,
+    );
+    let sandboxes = sandbox::start(&settings, api.clone()).await?;
+    let listener = match TcpListener::bind(settings.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            sandboxes.stop().await;
+            return Err(e).with_context(|| format!("listening on {} (--listen)", settings.listen));
+        }
+    };
+    let addr = listener.local_addr()?;
     tracing::info!(
-        "ALB emulator on http://{} in front of the Lambda runtime ({} headers), serving {}",
-        listener.local_addr()?,
+        "ALB emulator on http://{addr} in front of {} ({} headers), serving {}",
+        behind(settings.sandboxes, settings.max_concurrency),
         if settings.multi_value {
             "multi-value"
         } else {
@@ -90,53 +98,50 @@ pub async fn run(settings: LocalSettings, shutdown: impl Future<Output = ()>) ->
         },
         settings.site
     );
-    let api = Arc::new(api);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            status = runtime.wait() => bail!("the Lambda runtime exited ({})", status?),
-            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of descriptors, or a connection reset before it was taken: the
+                // listener itself is fine.
+                Err(e) => {
+                    tracing::warn!("accepting a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
         };
         let api = api.clone();
         let multi_value = settings.multi_value;
+        let timeout = settings.timeout;
         let service = service_fn(move |req| {
             let api = api.clone();
-            async move { Ok::<_, Infallible>(forward(&api, req, peer, port, multi_value).await) }
+            async move {
+                let res = forward(&api, req, peer, addr.port(), multi_value, timeout).await;
+                Ok::<_, Infallible>(res)
+            }
         });
         tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
     }
+    sandboxes.stop().await;
+    Ok(())
 }
 
-/// This binary's Lambda loop, with the environment Lambda gives a sandbox. Its logs go
-/// where ours go. It dies with us (SIGKILL on drop, and the kernel's parent-death
-/// signal if we are killed), and its php-fpm with it.
-fn spawn_runtime(settings: &LocalSettings, api: SocketAddr) -> Result<Child> {
-    let exe = std::env::current_exe().context("finding this binary to run its Lambda loop")?;
-    let mut command = Command::new(exe);
-    command
-        .arg("lambda")
-        .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "lamphp-local")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    match &settings.site {
-        LocalSite::Root(root) => command.env("LAMPHP_ROOT", root),
-        LocalSite::Release { release, handler } => command
-            .env("LAMPHP_RELEASE", release)
-            .env("_HANDLER", handler)
-            .env_remove("LAMPHP_ROOT"),
+/// What the emulator stands in front of, for its first line.
+fn behind(sandboxes: usize, max_concurrency: Option<usize>) -> String {
+    let plural = |n: usize, one: &str, many: &str| match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
     };
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
+    match max_concurrency {
+        None => plural(sandboxes, "Lambda sandbox", "Lambda sandboxes"),
+        Some(n) => format!(
+            "{} of Lambda Managed Instances, each taking up to {n} invocations at once",
+            plural(sandboxes, "environment", "environments")
+        ),
     }
-    command.spawn().context("starting the Lambda runtime")
 }
 
 /// One HTTP request through the ALB's eyes and the Lambda loop.
@@ -146,6 +151,7 @@ async fn forward(
     peer: SocketAddr,
     port: u16,
     multi_value: bool,
+    timeout: Duration,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
     if let Some(refusal) = alb_refuses(&parts) {
@@ -156,18 +162,47 @@ async fn forward(
         Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE),
     };
     let event = alb::event_from_http(&parts, &body, peer, port, multi_value);
-    match api.invoke(event).await {
-        Some(Outcome::Response(json)) => {
-            alb::http_from_lambda(&json).map(|body| match body.is_empty() {
-                true => body::ended(),
-                false => body::full(body),
-            })
+    let (id, outcome) = api.invoke(event).await;
+    let json = match outcome {
+        Outcome::Response(json) => json,
+        failed => {
+            let (code, why) = failure(&failed, timeout);
+            tracing::error!(request = %id, "{}: {why}", code.as_u16());
+            return status(code);
         }
-        Some(Outcome::Error(error)) => {
-            tracing::error!("the function failed: {}", String::from_utf8_lossy(&error));
-            status(StatusCode::BAD_GATEWAY)
-        }
-        None => status(StatusCode::BAD_GATEWAY),
+    };
+    alb::http_from_lambda(&json).map(|body| match body.is_empty() {
+        true => body::ended(),
+        false => body::full(body),
+    })
+}
+
+/// What the ALB answers for an invocation that brought no response, and why, for the
+/// log: a function error is a 502, as is a timeout (Lambda's invoke then returns the
+/// function error "Task timed out") and a sandbox that died; a request no sandbox took
+/// is the emulator's 503 (Lambda would have started another sandbox, or throttled).
+fn failure(outcome: &Outcome, timeout: Duration) -> (StatusCode, String) {
+    match outcome {
+        Outcome::Response(_) => (StatusCode::OK, "a response".to_owned()),
+        Outcome::Error(error) => (
+            StatusCode::BAD_GATEWAY,
+            format!("the function failed: {}", String::from_utf8_lossy(error)),
+        ),
+        Outcome::TimedOut(after) => (
+            StatusCode::BAD_GATEWAY,
+            format!("Task timed out after {:.2} seconds", after.as_secs_f64()),
+        ),
+        Outcome::Crashed(why) => (
+            StatusCode::BAD_GATEWAY,
+            format!("the invocation was lost: {why}"),
+        ),
+        Outcome::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "no sandbox was free to take the request in {} s (the function timeout): raise --sandboxes",
+                timeout.as_secs()
+            ),
+        ),
     }
 }
 
@@ -194,4 +229,57 @@ fn status(code: StatusCode) -> Response<Body> {
     let mut res = Response::new(body::empty());
     *res.status_mut() = code;
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_answer_as_the_alb_would() {
+        let timeout = Duration::from_secs(3);
+        let table = [
+            (
+                Outcome::Error("{\"errorType\":\"x\"}".into()),
+                502,
+                "the function failed: {\"errorType\":\"x\"}",
+            ),
+            (
+                Outcome::TimedOut(timeout),
+                502,
+                "Task timed out after 3.00 seconds",
+            ),
+            (
+                Outcome::Crashed("it exited".into()),
+                502,
+                "the invocation was lost: it exited",
+            ),
+            (
+                Outcome::Unavailable,
+                503,
+                "no sandbox was free to take the request in 3 s",
+            ),
+        ];
+        for (outcome, code, why) in table {
+            let (status, said) = failure(&outcome, timeout);
+            assert_eq!(status.as_u16(), code, "{outcome:?}");
+            assert!(said.starts_with(why), "{said}");
+        }
+    }
+
+    #[test]
+    fn the_first_line_says_what_is_behind_the_alb() {
+        let table = [
+            (1, None, "1 Lambda sandbox"),
+            (4, None, "4 Lambda sandboxes"),
+            (
+                1,
+                Some(8),
+                "1 environment of Lambda Managed Instances, each taking up to 8 invocations at once",
+            ),
+        ];
+        for (sandboxes, max, want) in table {
+            assert_eq!(behind(sandboxes, max), want);
+        }
+    }
 }
