@@ -284,6 +284,28 @@ fn fifty_concurrent_increments_over_two_instances_end_at_fifty() {
     );
 }
 
+/// Lambda Managed Instances: one environment runs requests of one session at once, and
+/// its lock still makes them one after the other.
+#[test]
+fn overlapping_requests_in_one_managed_instances_environment_lose_no_increment() {
+    let moto = Moto::start_serialized();
+    create_table(&moto);
+    let mi = Site::local(&moto.endpoint(), &["--max-concurrency", "4"]);
+    let (_, sid) = mi.ok("/show.php?start", None);
+    let sid = sid.expect("a session cookie");
+    thread::scope(|scope| {
+        for _ in 0..4 {
+            let (mi, sid) = (&mi, &sid);
+            scope.spawn(move || {
+                for _ in 0..5 {
+                    mi.ok("/counter.php", Some(sid));
+                }
+            });
+        }
+    });
+    assert_eq!(mi.ok("/show.php", Some(&sid)).0, r#"{"n":20}"#);
+}
+
 #[test]
 fn a_lock_left_by_a_killed_instance_lapses_at_its_lease() {
     let moto = Moto::start_serialized();
