@@ -31,6 +31,7 @@ pub fn retryable(err: &Error) -> bool {
                         | "ProvisionedThroughputExceededException"
                         | "RequestLimitExceeded"
                         | "RequestThrottled"
+                        | "TooManyRequestsException"
                         | "SlowDown"
                         | "RequestTimeout"
                         | "RequestTimeoutException"
@@ -117,6 +118,8 @@ mod tests {
             (Error::Unreachable("refused".into()), true),
             (service(400, "ProvisionedThroughputExceededException"), true),
             (service(400, "ThrottlingException"), true),
+            (service(429, "TooManyRequestsException"), true),
+            (service(400, "MessageRejected"), false),
             (service(503, "SlowDown"), true),
             (service(500, "InternalServerError"), true),
             (service(400, "ConditionalCheckFailedException"), false),
