@@ -150,7 +150,10 @@ fn assert_lands(moto: &Moto, message: &Value, from: &str) {
         .expect("destinations")
         .iter()
         .filter_map(Value::as_str)
-        .map(|d| d.rsplit_once('<').map_or(d, |(_, a)| a.trim_end_matches('>')))
+        .map(|d| {
+            d.rsplit_once('<')
+                .map_or(d, |(_, a)| a.trim_end_matches('>'))
+        })
         .collect();
     destinations.sort();
     destinations.dedup();

@@ -46,8 +46,7 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Args, String> {
             only_recipients = true;
             continue;
         }
-        let mut letters = arg[1..].char_indices();
-        while let Some((at, letter)) = letters.next() {
+        for (at, letter) in arg[1..].char_indices() {
             let takes_argument =
                 "fFrobq".contains(letter) || IGNORED_WITH_ARGUMENT.contains(letter);
             let value = if takes_argument {
