@@ -238,6 +238,22 @@ fn mail_from_a_script_in_the_lambda_loop_lands_intact() {
     assert_eq!(mail_lines(&mut s, 1)[0]["level"], "INFO");
 }
 
+/// php-cgi takes `-d sendmail_path=...` as php-fpm takes the pool's line, and its
+/// children's output reaches the log as php-fpm's workers' does.
+#[test]
+fn mail_through_php_cgi_lands_intact() {
+    let moto = Moto::start();
+    verify(&moto, "site@example.com");
+    let env = env(&moto.endpoint(), &[("LAMPHP_PHP_BACKEND", "cgi")]);
+    let mut s = Server::serve_env(&["--root", docroot().to_str().unwrap()], &pairs(&env));
+    let answer = mail(&s, MAIL);
+    assert_eq!(answer["sent"], true, "{answer}\n{}", s.log());
+    let messages = sent(&moto);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_lands(&moto, &messages[0], "site@example.com");
+    assert_eq!(mail_lines(&mut s, 1)[0]["level"], "INFO");
+}
+
 /// `mail()` with SES at `endpoint`, which does not work: false within the timeout (2 s)
 /// and a margin, and an error line that says why.
 fn fails_within_the_timeout(endpoint: &str, why: &str) {

@@ -330,6 +330,47 @@ mod tests {
         }
     }
 
+    /// What `send` answers before it would call SES (whose endpoint here refuses).
+    #[tokio::test]
+    async fn refusals_before_ses() {
+        use tokio::io::AsyncReadExt as _;
+        let config = crate::aws::Config::new(
+            "us-east-1",
+            crate::aws::Credentials::new("AKID", "secret", None, None, "test"),
+        )
+        .endpoint_url("http://127.0.0.1:9");
+        let settings = Settings {
+            default_sender: Some("site@example.com".into()),
+            configuration_set: None,
+            timeout: Duration::from_secs(2),
+        };
+        let t = args::parse(&["-t", "-i"]).unwrap();
+        let huge = tokio::io::repeat(b'x').take(31_000_000);
+        let head: &[u8] = b"To: a@example.com\n\n";
+        let table: [(Box<dyn tokio::io::AsyncRead + Unpin>, &Settings, u8); 4] = [
+            // Past 40 MB of base64: read to the end, never sent.
+            (Box::new(head.chain(huge)), &settings, exit::DATAERR),
+            (
+                Box::new(&b"Subject: x\n\nbody\n"[..]),
+                &settings,
+                exit::DATAERR,
+            ),
+            (
+                Box::new(head),
+                &Settings {
+                    default_sender: None,
+                    ..settings.clone()
+                },
+                exit::CONFIG,
+            ),
+            // And the endpoint refusing: SES unavailable.
+            (Box::new(head), &settings, exit::UNAVAILABLE),
+        ];
+        for (input, settings, want) in table {
+            assert_eq!(send(input, &t, settings, config.clone(), 1).await, want);
+        }
+    }
+
     #[test]
     fn which_lines_are_relayed() {
         let table = [
