@@ -11,7 +11,7 @@ mod moto;
 #[path = "../serve/server.rs"]
 mod server;
 
-use moto::Moto;
+use moto::{pairs, Moto};
 use serde_json::Value;
 use server::Server;
 use std::net::TcpListener;
@@ -22,50 +22,10 @@ fn docroot() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mail/docroot")
 }
 
-/// What the bootstrap needs to send through SES at `endpoint`: the SES v2 override by
-/// its own name (the one the SDKs read), a region and credentials (moto takes any).
 fn env(endpoint: &str, extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        ("LAMPHP_MAIL", "ses".to_owned()),
-        ("LAMPHP_MAIL_FROM", "site@example.com".to_owned()),
-        ("AWS_ENDPOINT_URL_SESV2", endpoint.to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "AKIDTEST".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "secret".to_owned()),
-    ];
+    let mut env = moto::mail_env(endpoint);
     env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     env
-}
-
-fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-/// moto's SES sends only from verified identities (SES v1's VerifyEmailIdentity; moto
-/// routes by the signature's service, and checks no signature).
-fn verify(moto: &Moto, address: &str) {
-    let auth = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/us-east-1/ses/aws4_request, \
-                SignedHeaders=host, Signature=0";
-    ureq::post(moto.endpoint())
-        .header("Authorization", auth)
-        .content_type("application/x-www-form-urlencoded")
-        .send(format!("Action=VerifyEmailIdentity&EmailAddress={address}"))
-        .unwrap_or_else(|e| panic!("verifying {address}: {e}\n{}", moto.log()));
-}
-
-/// The raw messages moto's SES has sent: `raw_data`, `destinations`, `source`.
-fn sent(moto: &Moto) -> Vec<Value> {
-    let text = ureq::get(format!("{}/moto-api/data.json", moto.endpoint()))
-        .call()
-        .expect("moto's data")
-        .body_mut()
-        .read_to_string()
-        .expect("moto's data");
-    let data: Value = serde_json::from_str(&text).expect("moto's data as JSON");
-    data["ses"]["RawMessage"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// POST `fields` to mail.php: what it answers (`sent`, `ms`, `sendmail_path`).
@@ -177,14 +137,14 @@ const MAIL: &[(&str, &str)] = &[
 #[test]
 fn mail_from_a_script_in_serve_lands_intact() {
     let moto = Moto::start();
-    verify(&moto, "site@example.com");
+    moto.verify_email("site@example.com");
     let env = env(&moto.endpoint(), &[]);
     let mut s = Server::serve_env(&["--root", docroot().to_str().unwrap()], &pairs(&env));
     let answer = mail(&s, MAIL);
     assert_eq!(answer["sent"], true, "{answer}\n{}", s.log());
     let path = answer["sendmail_path"].as_str().unwrap();
     assert!(path.ends_with("bootstrap sendmail -t -i"), "{path}");
-    let messages = sent(&moto);
+    let messages = moto.sent_emails();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_lands(&moto, &messages[0], "site@example.com");
     let line = &mail_lines(&mut s, 1)[0];
@@ -218,21 +178,21 @@ fn mail_from_a_script_in_serve_lands_intact() {
     let text = line["message"].as_str().unwrap();
     assert!(text.contains("SES: MessageRejected"), "{line}");
     assert_eq!(line["subject"], "spoof", "{line}");
-    assert_eq!(sent(&moto).len(), 1, "only the first message went");
+    assert_eq!(moto.sent_emails().len(), 1, "only the first message went");
 }
 
 #[test]
 fn mail_from_a_script_in_the_lambda_loop_lands_intact() {
     let moto = Moto::start();
-    verify(&moto, "site@example.com");
-    verify(&moto, "bounce@example.com");
+    moto.verify_email("site@example.com");
+    moto.verify_email("bounce@example.com");
     let env = env(&moto.endpoint(), &[]);
     let mut s = Server::local_at(&docroot(), &[], &pairs(&env));
     // mail()'s fifth argument names the envelope sender, as with sendmail.
     let fields = [MAIL, &[("params", "-fbounce@example.com")]].concat();
     let answer = mail(&s, &fields);
     assert_eq!(answer["sent"], true, "{answer}\n{}", s.log());
-    let messages = sent(&moto);
+    let messages = moto.sent_emails();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_lands(&moto, &messages[0], "bounce@example.com");
     assert_eq!(mail_lines(&mut s, 1)[0]["level"], "INFO");
@@ -243,12 +203,12 @@ fn mail_from_a_script_in_the_lambda_loop_lands_intact() {
 #[test]
 fn mail_through_php_cgi_lands_intact() {
     let moto = Moto::start();
-    verify(&moto, "site@example.com");
+    moto.verify_email("site@example.com");
     let env = env(&moto.endpoint(), &[("LAMPHP_PHP_BACKEND", "cgi")]);
     let mut s = Server::serve_env(&["--root", docroot().to_str().unwrap()], &pairs(&env));
     let answer = mail(&s, MAIL);
     assert_eq!(answer["sent"], true, "{answer}\n{}", s.log());
-    let messages = sent(&moto);
+    let messages = moto.sent_emails();
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_lands(&moto, &messages[0], "site@example.com");
     assert_eq!(mail_lines(&mut s, 1)[0]["level"], "INFO");
