@@ -195,7 +195,7 @@ pub async fn send(
             return exit::DATAERR;
         }
     };
-    let subject = shorten(prepared.subject.as_deref().unwrap_or(""), 100);
+    let subject = shorten(prepared.subject.as_deref().unwrap_or(""), 200);
     let recipients = prepared.recipients.len();
     let bytes = prepared.message.len();
     let remaining = limit.saturating_sub(started.elapsed());
@@ -232,20 +232,25 @@ pub async fn send(
                 crate::aws::Error::Config(_) => exit::CONFIG,
                 _ => exit::UNAVAILABLE,
             };
-            let e = shorten(&e.to_string(), 400);
+            let e = shorten(&e.to_string(), 500);
             tracing::error!(target: TARGET, worker, subject, recipients, bytes, "mail not sent: SES: {e}");
             code
         }
     }
 }
 
-/// At most `max` characters of `text`, so that a log line stays one line for php-fpm,
-/// which splits lines longer than its `log_limit` (1024 bytes).
+/// At most `max` bytes of `text` (cut at a character), so that a log line stays under
+/// php-fpm's `log_limit` (1024 bytes), past which it would be split, and so no longer be
+/// one JSON line the drain can pass on.
 fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text.to_owned(),
+    if text.len() <= max {
+        return text.to_owned();
     }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
 }
 
 /// The PHP worker that called `mail()`: our parent, or its parent when that is the
@@ -368,6 +373,14 @@ mod tests {
         ];
         for (input, settings, want) in table {
             assert_eq!(send(input, &t, settings, config.clone(), 1).await, want);
+        }
+    }
+
+    #[test]
+    fn shortened_by_bytes_at_a_character() {
+        let table = [("abc", 3, "abc"), ("abcd", 3, "abc..."), ("éé", 3, "é...")];
+        for (text, max, want) in table {
+            assert_eq!(shorten(text, max), want, "{text} {max}");
         }
     }
 
