@@ -51,8 +51,10 @@
 //! - [`error_page`]: nginx's pages and status lines; [`body`]: the response body type.
 //! - [`sessions`]: PHP sessions in DynamoDB (`LAMPHP_SESSION_TABLE`): a Unix socket the
 //!   PHP session handler prepended to every script talks to, locks with a lease.
-//! - [`aws`]: the S3 and DynamoDB calls the above make, signed with `aws-sigv4`, over
-//!   a small HTTPS client ([`aws::http`]); credentials from the environment or ECS.
+//! - [`aws`]: the S3, DynamoDB and SES calls the above make, signed with `aws-sigv4`,
+//!   over a small HTTPS client ([`aws::http`]); credentials from the environment or ECS.
+//! - [`mail`]: `bootstrap sendmail`, PHP's `sendmail_path` with `LAMPHP_MAIL=ses`:
+//!   `mail()`'s message through SES v2 SendEmail, as sendmail would send it.
 //! - [`release`]: site releases on EFS (`LAMPHP_RELEASE`): the unpack and prune commands
 //!   the release command (`lamphp`, the `release/` crate) invokes the function with, in
 //!   the wire format both share (`lamphp_protocol`, the `protocol/` crate).
@@ -71,6 +73,7 @@ pub mod health;
 pub mod lambda;
 pub mod local;
 pub mod logging;
+pub mod mail;
 pub mod origin;
 pub mod php;
 pub mod release;

@@ -1,7 +1,9 @@
 //! The `bootstrap` binary. With no arguments inside a Lambda sandbox it runs the Runtime
 //! API loop (`lambda`); `serve` runs a site over HTTP; `local` emulates an ALB in front
 //! of the Lambda loop, for trying a site locally; `container` is the image's entry point,
-//! choosing between `lambda` and `serve` as the image is run.
+//! choosing between `lambda` and `serve` as the image is run; `sendmail` is PHP's
+//! `sendmail_path` with `LAMPHP_MAIL=ses` ([`lamphp::mail`]), its own sendmail-style
+//! command line read without clap.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -276,11 +278,15 @@ struct PhpArgs {
     /// Seconds a request waits for a session another request has locked.
     #[arg(long, env = "LAMPHP_SESSION_LOCK_WAIT", default_value_t = 10)]
     session_lock_wait: u64,
+    /// PHP's mail(): `ses` sends through Amazon SES (`bootstrap sendmail` as PHP's
+    /// sendmail_path); unset, PHP's own sendmail_path.
+    #[arg(long, env = "LAMPHP_MAIL")]
+    mail: Option<String>,
 }
 
 impl PhpArgs {
-    fn fpm(&self, default_workers: usize, terminate_after: Option<Duration>) -> FpmConfig {
-        FpmConfig {
+    fn fpm(&self, default_workers: usize, terminate_after: Option<Duration>) -> Result<FpmConfig> {
+        Ok(FpmConfig {
             backend: self.php_backend,
             binary: match self.php_backend {
                 Backend::Fpm => self.php_fpm.clone(),
@@ -291,9 +297,24 @@ impl PhpArgs {
             runtime_dir: self.runtime_dir.clone().unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("lamphp-{}", std::process::id()))
             }),
-            ini: Vec::new(),
+            ini: self.mail_ini()?,
             terminate_after,
             kill_timed_out: false,
+        })
+    }
+
+    /// With `LAMPHP_MAIL=ses`, PHP's sendmail_path is this binary's `sendmail`.
+    fn mail_ini(&self) -> Result<Vec<(String, String)>> {
+        match self.mail.as_deref().map(str::trim) {
+            None | Some("") => Ok(Vec::new()),
+            Some("ses") => {
+                let exe = std::env::current_exe().context("finding this binary for sendmail_path")?;
+                let path = lamphp::mail::sendmail_path(&exe).map_err(anyhow::Error::msg)?;
+                Ok(vec![("sendmail_path".to_owned(), path)])
+            }
+            Some(other) => anyhow::bail!(
+                "LAMPHP_MAIL is {other:?}: `ses` (mail() through Amazon SES), or unset for PHP's own"
+            ),
         }
     }
 
@@ -321,6 +342,12 @@ impl PhpArgs {
 }
 
 fn main() -> std::process::ExitCode {
+    // A short-lived child of a PHP worker: nothing of the rest runs. Its flags (-fsender,
+    // -oi, -odb) are not clap's shapes; its own parser reads them.
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "sendmail") {
+        return lamphp::mail::main(args.split_off(2));
+    }
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -445,7 +472,7 @@ fn lambda_settings(args: &LambdaArgs) -> Result<LambdaSettings> {
         // One worker: Lambda sends a sandbox one request at a time. A stuck one is
         // restarted by the invocation that gave up on it. The lease follows each
         // invocation's deadline; this is for when it is unknown.
-        (args.php.fpm(1, None), timeout + Duration::from_secs(2))
+        (args.php.fpm(1, None)?, timeout + Duration::from_secs(2))
     } else {
         // Managed Instances: `serve`'s model behind the Runtime API. A worker per
         // request in flight; a request gets at most LAMPHP_TIMEOUT, its worker killed
@@ -454,7 +481,7 @@ fn lambda_settings(args: &LambdaArgs) -> Result<LambdaSettings> {
         // every script.
         let mut fpm = args
             .php
-            .fpm(concurrency as usize, Some(timeout + Duration::from_secs(1)));
+            .fpm(concurrency as usize, Some(timeout + Duration::from_secs(1)))?;
         fpm.kill_timed_out = true;
         (fpm, timeout + Duration::from_secs(2))
     };
@@ -483,7 +510,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // We answer 504 at the timeout; php-fpm stops the script a moment later.
     let terminate_after = Some(Duration::from_secs(args.php.timeout + 1));
-    let config = args.php.fpm(2 * cores, terminate_after);
+    let config = args.php.fpm(2 * cores, terminate_after)?;
     // A lock's lease outlasts the script: php-fpm stops it a second after the timeout.
     let sessions = args
         .php

@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 //! moto's server mode (PyPI's `moto[server]`) on a free loopback port: an S3-compatible
-//! server for the tests (S3, and DynamoDB for the sessions tests), killed when dropped.
+//! server for the tests (S3, DynamoDB for the sessions tests, SES for the mail tests),
+//! killed when dropped.
 
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -88,6 +89,58 @@ impl Moto {
             .send_empty()
             .unwrap_or_else(|e| panic!("creating bucket {name}: {e}\n{}", self.log()));
     }
+}
+
+impl Moto {
+    /// moto's SES sends only from verified identities: SES v1's VerifyEmailIdentity
+    /// (moto routes by the signature's service and checks no signature).
+    pub fn verify_email(&self, address: &str) {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20260101/us-east-1/ses/aws4_request, \
+                    SignedHeaders=host, Signature=0";
+        ureq::post(self.endpoint())
+            .header("Authorization", auth)
+            .content_type("application/x-www-form-urlencoded")
+            .send(format!("Action=VerifyEmailIdentity&EmailAddress={address}"))
+            .unwrap_or_else(|e| panic!("verifying {address}: {e}\n{}", self.log()));
+    }
+
+    /// The raw messages moto's SES has sent (its `/moto-api/data.json`): each with
+    /// `raw_data`, `destinations`, `source`, `id`.
+    pub fn sent_emails(&self) -> Vec<serde_json::Value> {
+        let text = ureq::get(format!("{}/moto-api/data.json", self.endpoint()))
+            .call()
+            .expect("moto's data")
+            .body_mut()
+            .read_to_string()
+            .expect("moto's data");
+        let data: serde_json::Value = serde_json::from_str(&text).expect("moto's data as JSON");
+        data["ses"]["RawMessage"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// What a bootstrap needs for `mail()` through an SES at `endpoint` (this moto's, or one
+/// that fails): `LAMPHP_MAIL=ses`, a sender, the SES v2 override by its own name (the one
+/// the SDKs read), a region and credentials (moto takes any).
+pub fn mail_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    [
+        ("LAMPHP_MAIL", "ses"),
+        ("LAMPHP_MAIL_FROM", "site@example.com"),
+        ("AWS_ENDPOINT_URL_SESV2", endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDTEST"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_owned()))
+    .collect()
+}
+
+/// `env` as `Server` takes it.
+pub fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 impl Drop for Moto {

@@ -191,6 +191,28 @@ impl Scope {
                     _ => Some(serde_json::json!({ "Fn::Join": [args[0], list] })),
                 }
             }
+            // MailFrom's domain: `Fn::Select` of an `Fn::Split` of a resolved string.
+            Some(("Fn::Split", Value::Array(args))) if args.len() == 2 => {
+                let text = self.resolve(&args[1])?;
+                match (args[0].as_str(), text.as_str()) {
+                    (Some(separator), Some(text)) => {
+                        Some(Value::from_iter(text.split(separator).map(Value::from)))
+                    }
+                    _ => Some(serde_json::json!({ "Fn::Split": [args[0], text] })),
+                }
+            }
+            Some(("Fn::Select", Value::Array(args))) if args.len() == 2 => {
+                let list = self.resolve(&args[1])?;
+                match (args[0].as_u64(), list.as_array()) {
+                    (Some(index), Some(items)) => {
+                        let item = items.get(index as usize);
+                        Some(item.cloned().unwrap_or_else(|| {
+                            panic!("Fn::Select {index} of {items:?}: CloudFormation refuses it")
+                        }))
+                    }
+                    _ => Some(serde_json::json!({ "Fn::Select": [args[0], list] })),
+                }
+            }
             _ => Some(match value {
                 Value::Object(map) => Value::Object(
                     map.iter()

@@ -1325,3 +1325,125 @@ fn ecs_tasks(stack: &Stack, architecture: &str, release: Option<&str>) {
         "EFS takes NFS from the tasks"
     );
 }
+
+/// The SES statements of a role: (resources, sorted actions).
+fn ses_grants(stack: &Stack, role_id: &str) -> Vec<(Value, Vec<String>)> {
+    stack.resource(role_id)["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap())
+        .filter(|s| s.to_string().contains("ses:"))
+        .map(|s| {
+            let mut actions: Vec<String> = s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect();
+            actions.sort();
+            (s["Resource"].clone(), actions)
+        })
+        .collect()
+}
+
+/// The mail settings the function and the container get.
+fn mail_env(stack: &Stack, compute: Compute) -> Vec<serde_json::Map<String, Value>> {
+    let keep =
+        |(k, v): (&String, &Value)| k.starts_with("LAMPHP_MAIL").then(|| (k.clone(), v.clone()));
+    // The function exists with every Compute.
+    let vars = &stack.resource("Function")["Properties"]["Environment"]["Variables"];
+    let mut envs = vec![vars.as_object().unwrap().iter().filter_map(keep).collect()];
+    if compute.serves_ecs() {
+        let (_, definition) = only(stack, "AWS::ECS::TaskDefinition");
+        let php = &definition["Properties"]["ContainerDefinitions"][0];
+        let pairs: serde_json::Map<String, Value> = php["Environment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["Name"].as_str().unwrap().to_owned(), e["Value"].clone()))
+            .collect();
+        envs.push(pairs.iter().filter_map(keep).collect());
+    }
+    envs
+}
+
+/// With MailFrom, the function (and with ECS the tasks) may send as that one SES identity,
+/// MailFrom's domain unless MailIdentity names another, with the configuration set if one
+/// is given, and run with LAMPHP_MAIL=ses; without it, nothing of SES at all.
+#[test]
+fn mail_from_grants_sending_as_its_identity_only() {
+    let identity = |name: &str| {
+        json!({ "Fn::Sub": [
+            "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${Identity}",
+            { "Identity": name },
+        ] })
+    };
+    let set = json!({ "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${MailConfigurationSet}" });
+    let actions = vec!["ses:SendEmail".to_owned(), "ses:SendRawEmail".to_owned()];
+    let ecs = [("Compute", "ecs"), ("ImageUri", IMAGE)];
+    let both = [("Compute", "both"), ("ImageUri", IMAGE)];
+    let from = ("MailFrom", "site@mail.example.com");
+    type Case<'a> = (
+        Compute,
+        Vec<(&'a str, &'a str)>,
+        Option<(Value, Option<&'a str>)>,
+    );
+    let cases: [Case; 5] = [
+        (Compute::Lambda, vec![], None),
+        (Compute::Both(50), both.to_vec(), None),
+        (
+            Compute::Lambda,
+            vec![from],
+            Some((json!([identity("mail.example.com")]), None)),
+        ),
+        (
+            Compute::Ecs,
+            [&ecs[..], &[from, ("MailIdentity", "site@mail.example.com")]].concat(),
+            Some((json!([identity("site@mail.example.com")]), None)),
+        ),
+        (
+            Compute::Both(50),
+            [&both[..], &[from, ("MailConfigurationSet", "tracked")]].concat(),
+            Some((json!([identity("mail.example.com"), set]), Some("tracked"))),
+        ),
+    ];
+    for (compute, params, mail) in cases {
+        let (template, stack) = deployed(&params);
+        let context = format!("{params:?}");
+        lint_stack(&template, &stack, &context);
+        let mut roles = vec!["FunctionRole"];
+        if compute.serves_ecs() {
+            roles.push("TaskRole");
+        }
+        for role in roles {
+            let grants = ses_grants(&stack, role);
+            match &mail {
+                None => assert!(
+                    grants.is_empty(),
+                    "{context}: {role} grants SES: {grants:?}"
+                ),
+                Some((resources, _)) => assert_eq!(
+                    grants,
+                    [(resources.clone(), actions.clone())],
+                    "{context}: {role}"
+                ),
+            }
+        }
+        for env in mail_env(&stack, compute) {
+            let want: serde_json::Map<String, Value> = match &mail {
+                None => Default::default(),
+                Some((_, set)) => [
+                    Some(("LAMPHP_MAIL", "ses")),
+                    Some(("LAMPHP_MAIL_FROM", from.1)),
+                    set.map(|s| ("LAMPHP_MAIL_CONFIGURATION_SET", s)),
+                ]
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.to_owned(), Value::from(v)))
+                .collect(),
+            };
+            assert_eq!(env, want, "{context}");
+        }
+    }
+}

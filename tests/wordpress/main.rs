@@ -3,13 +3,16 @@
 //! post at its pretty permalink, which only works if the front-controller fallback (nginx's
 //! `try_files $uri $uri/ /index.php?$args`) is right. In Lambda mode (`bootstrap local`),
 //! then the same site through `bootstrap serve`, then through the reference nginx +
-//! php-fpm, to show the checks expect what nginx does.
+//! php-fpm, to show the checks expect what nginx does. And its password-reset mail, through
+//! `mail()` and SES (`LAMPHP_MAIL=ses`, moto's SES).
 
 #[path = "../sessions/browser.rs"]
 mod browser;
 #[path = "../parity/http.rs"]
 mod http;
 mod mariadb;
+#[path = "../offload/moto.rs"]
+mod moto;
 #[path = "../parity/reference.rs"]
 mod reference;
 #[path = "../serve/server.rs"]
@@ -212,8 +215,8 @@ fn png() -> Vec<u8> {
         .unwrap()
 }
 
-/// Install WordPress, log in, post, upload an image, switch to pretty permalinks, log out.
-fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock) -> Made {
+/// WordPress's installer, with the admin `admin@example.com`.
+fn install(browser: &mut Browser, server: &impl Site, clock: &mut Clock) {
     let port = server.port();
     let page = browser.get(port, "/");
     let location = redirect(&page, 302, "a site not installed yet", server);
@@ -234,6 +237,12 @@ fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock
     expect(&page, 200, "the installation", server);
     assert!(page.body.contains("Success!"), "{}", page.body);
     clock.step("installed");
+}
+
+/// Install WordPress, log in, post, upload an image, switch to pretty permalinks, log out.
+fn install_and_post(browser: &mut Browser, server: &impl Site, clock: &mut Clock) -> Made {
+    let port = server.port();
+    install(browser, server, clock);
 
     let dashboard = log_in(browser, server);
     clock.step("logged in, dashboard shown");
@@ -427,4 +436,85 @@ fn wordpress_installs_logs_in_and_serves_a_post_at_its_permalink() {
     let dashboard = log_in(&mut browser, &nginx);
     log_out(&mut browser, &nginx, &dashboard);
     clock.step("front end checked and logged in (nginx)");
+}
+
+/// WordPress's "Lost your password?": `wp_mail` (PHPMailer over `mail()`) through
+/// `bootstrap sendmail` and SES (moto's). The message reaches the admin's address with
+/// WordPress's subject, and its reset link works.
+#[test]
+fn wordpress_mails_a_password_reset_through_ses() {
+    let mut clock = Clock::new();
+    let db = MariaDb::start();
+    db.sql("CREATE DATABASE wordpress");
+    let dir = tempfile::tempdir().unwrap();
+    let root = site::wordpress(dir.path(), db.port, "wordpress");
+    let ses = moto::Moto::start();
+    ses.verify_email("site@example.com");
+    clock.step("MariaDB and moto started, WordPress copied");
+    let env = moto::mail_env(&ses.endpoint());
+    let root_arg = root.to_str().unwrap();
+    let server = Server::serve_env(&["--root", root_arg], &moto::pairs(&env));
+    let mut browser = Browser::default();
+    install(&mut browser, &server, &mut clock);
+    // The installer mailed the admin ("New WordPress Site"): the reset is what follows.
+    let before = ses.sent_emails().len();
+
+    let mut browser = Browser::default();
+    let port = server.port;
+    let page = browser.get(port, "/wp-login.php?action=lostpassword");
+    expect(&page, 200, "the lost-password form", &server);
+    let page = browser.post_form(
+        port,
+        "/wp-login.php?action=lostpassword",
+        "user_login=admin&redirect_to=&wp-submit=Get+New+Password",
+    );
+    // WordPress says "could not be sent" (200) when wp_mail is false.
+    let location = redirect(&page, 302, "asking for a password reset", &server);
+    assert!(location.contains("checkemail=confirm"), "{location}");
+    clock.step("password reset asked for");
+
+    let sent = ses.sent_emails();
+    assert_eq!(sent.len(), before + 1, "{sent:?}\n{}", ses.log());
+    let message = &sent[before];
+    let raw = message["raw_data"].as_str().unwrap();
+    let unfolded = raw.replace("\r\n ", " ");
+    assert!(
+        unfolded.contains("Subject: [Lamphp Test Blog] Password Reset"),
+        "{raw}"
+    );
+    assert!(raw.contains("To: admin@example.com"), "{raw}");
+    assert_eq!(message["source"], "site@example.com", "LAMPHP_MAIL_FROM");
+    // PHPMailer's body, quoted-printable or not: the link, soft line breaks undone.
+    let body = raw
+        .split_once("\r\n\r\n")
+        .unwrap()
+        .1
+        .replace("=\r\n", "")
+        .replace("=3D", "=");
+    let start = body
+        .find("/wp-login.php?action=rp&key=")
+        .unwrap_or_else(|| panic!("no reset link in {body}"));
+    let link: String = body[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let page = browser.get(port, &link);
+    // The key is good: WordPress keeps it in a cookie and shows the form without it.
+    let location = redirect(&page, 302, "the reset link", &server);
+    assert!(location.contains("/wp-login.php?action=rp"), "{location}");
+    let page = browser.get(port, "/wp-login.php?action=rp");
+    expect(&page, 200, "the new-password form", &server);
+    assert!(page.body.contains("pass1"), "{}", page.body);
+    let lines: Vec<String> = server
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"target\":\"lamphp::mail\""))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), before + 1, "{lines:?}");
+    assert!(
+        lines.iter().all(|l| l.contains("\"level\":\"INFO\"")),
+        "{lines:?}"
+    );
+    clock.step("reset link followed");
 }

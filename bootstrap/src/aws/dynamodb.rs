@@ -18,7 +18,7 @@ impl DynamoDb {
             config,
             Service::DynamoDb,
             policy,
-            error::dynamodb,
+            |status, _, body| error::dynamodb(status, body),
         ))
     }
 

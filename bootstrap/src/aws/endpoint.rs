@@ -1,11 +1,14 @@
 //! Where requests go: AWS's regional endpoints, or an override (`AWS_ENDPOINT_URL_S3`,
-//! `AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL`), as the SDKs read them.
+//! `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SESV2`, else `AWS_ENDPOINT_URL`), as
+//! the SDKs read them.
 
 /// The endpoint overrides; `None` is AWS's own endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Endpoints {
     pub s3: Option<String>,
     pub dynamodb: Option<String>,
+    /// SES's v2 API (the SDKs' service id `SESv2`, hence the variable's name).
+    pub sesv2: Option<String>,
 }
 
 impl Endpoints {
@@ -13,7 +16,8 @@ impl Endpoints {
         let all = var("AWS_ENDPOINT_URL");
         Endpoints {
             s3: var("AWS_ENDPOINT_URL_S3").or_else(|| all.clone()),
-            dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB").or(all),
+            dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| all.clone()),
+            sesv2: var("AWS_ENDPOINT_URL_SESV2").or(all),
         }
     }
 
@@ -21,7 +25,8 @@ impl Endpoints {
     pub fn all(url: String) -> Endpoints {
         Endpoints {
             s3: Some(url.clone()),
-            dynamodb: Some(url),
+            dynamodb: Some(url.clone()),
+            sesv2: Some(url),
         }
     }
 }
@@ -32,6 +37,16 @@ pub fn dynamodb(endpoint: Option<&str>, region: &str) -> String {
         Some(url) => url.trim_end_matches('/').to_owned() + "/",
         None => format!("https://dynamodb.{region}.{}/", domain(region)),
     }
+}
+
+/// SES v2's SendEmail: the override, or the region's `email` endpoint (SES's API host
+/// is `email.REGION`, for v1 and v2 alike).
+pub fn ses_send_email(endpoint: Option<&str>, region: &str) -> String {
+    let base = match endpoint {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("https://email.{region}.{}", domain(region)),
+    };
+    base + "/v2/email/outbound-emails"
 }
 
 /// An S3 object's URL. With an override the bucket goes in the path: S3-compatible
@@ -81,7 +96,7 @@ mod tests {
 
     #[test]
     fn overrides_as_the_sdks_read_them() {
-        let table: [(&[(&str, &str)], Endpoints); 4] = [
+        let table: [(&[(&str, &str)], Endpoints); 5] = [
             (&[], Endpoints::default()),
             (
                 &[("AWS_ENDPOINT_URL", "http://all:1")],
@@ -95,6 +110,7 @@ mod tests {
                 Endpoints {
                     s3: Some("http://s3:2".into()),
                     dynamodb: Some("http://all:1".into()),
+                    sesv2: Some("http://all:1".into()),
                 },
             ),
             (
@@ -102,6 +118,18 @@ mod tests {
                 Endpoints {
                     s3: None,
                     dynamodb: Some("http://ddb:3".into()),
+                    sesv2: None,
+                },
+            ),
+            (
+                &[
+                    ("AWS_ENDPOINT_URL", "http://all:1"),
+                    ("AWS_ENDPOINT_URL_SESV2", "http://ses:4"),
+                ],
+                Endpoints {
+                    s3: Some("http://all:1".into()),
+                    dynamodb: Some("http://all:1".into()),
+                    sesv2: Some("http://ses:4".into()),
                 },
             ),
         ];
@@ -126,6 +154,14 @@ mod tests {
             (
                 dynamodb(Some("http://127.0.0.1:5000/"), "x"),
                 "http://127.0.0.1:5000/",
+            ),
+            (
+                ses_send_email(None, "eu-west-3"),
+                "https://email.eu-west-3.amazonaws.com/v2/email/outbound-emails",
+            ),
+            (
+                ses_send_email(Some("http://127.0.0.1:5000/"), "x"),
+                "http://127.0.0.1:5000/v2/email/outbound-emails",
             ),
             (
                 s3_object(None, "eu-west-3", "site", "lamphp-offload/ab"),

@@ -1,5 +1,6 @@
 //! How an AWS call fails, and reading the services' error bodies: DynamoDB's JSON
-//! (`__type`, `message`) and S3's XML (`<Code>`, `<Message>`). The code is kept as AWS
+//! (`__type`, `message`), S3's XML (`<Code>`, `<Message>`) and SES v2's JSON (`message`,
+//! the code in the `x-amzn-ErrorType` header). The code is kept as AWS
 //! spells it, since callers act on it (`ConditionalCheckFailedException` is how a
 //! session lock is refused, `NoSuchBucket` is a configuration hint).
 
@@ -56,6 +57,36 @@ pub fn dynamodb(status: u16, body: &[u8]) -> Error {
             message: parsed.message.unwrap_or_default(),
         },
         Err(_) => unreadable(status, body),
+    }
+}
+
+/// An SES v2 error answer (REST-JSON): the code in the `x-amzn-ErrorType` header
+/// (`MessageRejected:http://internal.amazon.com/...`, the code before the colon), else in
+/// the body's `__type` or `code`; the text in `message` (or `Message`).
+pub fn ses(status: u16, headers: &::http::HeaderMap, body: &[u8]) -> Error {
+    #[derive(serde::Deserialize, Default)]
+    struct Body {
+        #[serde(rename = "__type", alias = "code", alias = "Code")]
+        kind: Option<String>,
+        #[serde(alias = "Message")]
+        message: Option<String>,
+    }
+    let parsed = serde_json::from_slice::<Body>(body).ok();
+    let header = headers
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(':').next().unwrap_or(v).to_owned());
+    let code = header.or_else(|| parsed.as_ref().and_then(|p| p.kind.clone()));
+    match code.filter(|c| !c.is_empty()) {
+        Some(code) => Error::Service {
+            status,
+            code: code
+                .rsplit_once('#')
+                .map_or(code.as_str(), |(_, c)| c)
+                .to_owned(),
+            message: parsed.and_then(|p| p.message).unwrap_or_default(),
+        },
+        None => unreadable(status, body),
     }
 }
 
@@ -163,6 +194,51 @@ mod tests {
             dynamodb(400, br#"{"__type":"x#ConditionalCheckFailedException"}"#).code(),
             Some("ConditionalCheckFailedException")
         );
+    }
+
+    #[test]
+    fn ses_errors() {
+        let table: [(Option<&str>, &str, Error); 5] = [
+            (
+                Some("MessageRejected:http://internal.amazon.com/coral/com.amazon.coral.validate/"),
+                r#"{"message":"Email address is not verified."}"#,
+                service(400, "MessageRejected", "Email address is not verified."),
+            ),
+            (
+                Some("AccessDeniedException"),
+                r#"{"Message":"not authorized to perform: ses:SendEmail"}"#,
+                service(
+                    400,
+                    "AccessDeniedException",
+                    "not authorized to perform: ses:SendEmail",
+                ),
+            ),
+            (
+                None,
+                r#"{"__type":"com.amazonaws.sesv2#BadRequestException","message":"bad"}"#,
+                service(400, "BadRequestException", "bad"),
+            ),
+            (
+                Some("TooManyRequestsException"),
+                "",
+                service(400, "TooManyRequestsException", ""),
+            ),
+            (
+                None,
+                "<html>Bad Gateway</html>",
+                Error::Response {
+                    status: 400,
+                    body: "<html>Bad Gateway</html>".into(),
+                },
+            ),
+        ];
+        for (header, body, want) in table {
+            let mut headers = ::http::HeaderMap::new();
+            if let Some(value) = header {
+                headers.insert("x-amzn-errortype", value.parse().unwrap());
+            }
+            assert_eq!(ses(400, &headers, body.as_bytes()), want, "{body}");
+        }
     }
 
     #[test]

@@ -1,14 +1,15 @@
-//! The AWS calls lamphp makes, S3 ([`s3`]) and DynamoDB ([`dynamodb`]), and a plain
-//! HTTPS client ([`http`]) they share with anything else that fetches a URL.
+//! The AWS calls lamphp makes, S3 ([`s3`]), DynamoDB ([`dynamodb`]) and SES ([`ses`]),
+//! and a plain HTTPS client ([`http`]) they share with anything else that fetches a URL.
 //!
 //! # Why this is ours and not the AWS SDK for Rust
 //!
 //! The SDK (aws-config, aws-sdk-s3, aws-sdk-dynamodb) took the stripped bootstrap from
-//! 3.3 MB to 12.7 MB; the layer's limit (issue 5) is 6 MB. lamphp makes five calls:
+//! 3.3 MB to 12.7 MB; the layer's limit (issue 5) is 6 MB. lamphp makes six calls:
 //! S3 PutObject and a presigned GET, DynamoDB UpdateItem, GetItem, PutItem and
-//! DeleteItem. The part that is easy to get subtly wrong, SigV4 signing and presigning,
-//! stays with the SDK's own signer crate, `aws-sigv4`, and `aws-credential-types`;
-//! what is here is building five requests, reading two error formats, and the two
+//! DeleteItem, and SES v2 SendEmail (PHP's `mail()`, [`crate::mail`]). The part that
+//! is easy to get subtly wrong, SigV4 signing and presigning, stays with the SDK's own
+//! signer crate, `aws-sigv4`, and `aws-credential-types`;
+//! what is here is building six requests, reading three error formats, and the two
 //! credential sources lamphp runs with.
 //!
 //! # What is read from the environment ([`Config::from_env`])
@@ -19,8 +20,9 @@
 //!   (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, or `AWS_CONTAINER_CREDENTIALS_FULL_URI`
 //!   with `AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]`; ECS sets them). Not read: profile
 //!   files, SSO, web identity, EC2 instance metadata; lamphp runs on Lambda and ECS.
-//! - Endpoints ([`endpoint`]): `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`, else
-//!   `AWS_ENDPOINT_URL` (a local S3 or DynamoDB, as the tests use).
+//! - Endpoints ([`endpoint`]): `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_DYNAMODB`,
+//!   `AWS_ENDPOINT_URL_SESV2`, else `AWS_ENDPOINT_URL` (a local S3, DynamoDB or SES, as
+//!   the tests use).
 
 pub mod credentials;
 pub mod dynamodb;
@@ -29,6 +31,7 @@ pub mod error;
 pub mod http;
 pub mod retry;
 pub mod s3;
+pub mod ses;
 mod sign;
 mod signed;
 

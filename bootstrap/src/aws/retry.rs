@@ -31,6 +31,7 @@ pub fn retryable(err: &Error) -> bool {
                         | "ProvisionedThroughputExceededException"
                         | "RequestLimitExceeded"
                         | "RequestThrottled"
+                        | "TooManyRequestsException"
                         | "SlowDown"
                         | "RequestTimeout"
                         | "RequestTimeoutException"
@@ -56,6 +57,9 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
+    // What the last failed attempt said, for when the total timeout ends them all: "no
+    // answer" alone would hide a refused connection.
+    let last = std::sync::Mutex::new(None::<String>);
     let attempts = async {
         let mut retry = 0;
         loop {
@@ -72,6 +76,7 @@ where
             match result {
                 Err(e) if retryable(&e) && retry + 1 < policy.attempts => {
                     tracing::debug!("{what}: {e}; trying again");
+                    *last.lock().expect("last error lock") = Some(e.to_string());
                     tokio::time::sleep(backoff(retry, random())).await;
                     retry += 1;
                 }
@@ -83,8 +88,12 @@ where
         Some(limit) => tokio::time::timeout(limit, attempts)
             .await
             .unwrap_or_else(|_| {
+                let last = match last.lock().expect("last error lock").take() {
+                    Some(e) => format!(" (the last: {e})"),
+                    None => String::new(),
+                };
                 Err(Error::Unreachable(format!(
-                    "{what}: no answer within {limit:?} over {} attempts",
+                    "{what}: no answer within {limit:?} over {} attempts{last}",
                     policy.attempts
                 )))
             }),
@@ -117,6 +126,8 @@ mod tests {
             (Error::Unreachable("refused".into()), true),
             (service(400, "ProvisionedThroughputExceededException"), true),
             (service(400, "ThrottlingException"), true),
+            (service(429, "TooManyRequestsException"), true),
+            (service(400, "MessageRejected"), false),
             (service(503, "SlowDown"), true),
             (service(500, "InternalServerError"), true),
             (service(400, "ConditionalCheckFailedException"), false),

@@ -23,7 +23,12 @@ impl S3 {
             attempt_timeout: Some(Duration::from_secs(60)),
             total_timeout: None,
         };
-        S3(Signed::new(config, Service::S3, policy, error::s3))
+        S3(Signed::new(
+            config,
+            Service::S3,
+            policy,
+            |status, _, body| error::s3(status, body),
+        ))
     }
 
     pub fn config(&self) -> &Config {

@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime};
 pub enum Service {
     S3,
     DynamoDb,
+    /// SES (v1 and v2 sign alike, as `ses`).
+    Ses,
 }
 
 impl Service {
@@ -24,6 +26,7 @@ impl Service {
         match self {
             Service::S3 => "s3",
             Service::DynamoDb => "dynamodb",
+            Service::Ses => "ses",
         }
     }
 

@@ -16,8 +16,9 @@ pub struct Signed {
     service: Service,
     policy: Policy,
     http: Client,
-    /// Reads the service's error body.
-    error: fn(u16, &[u8]) -> Error,
+    /// Reads the service's error answer: its status, headers (SES names the error in
+    /// one) and body.
+    error: fn(u16, &HeaderMap, &[u8]) -> Error,
 }
 
 impl Signed {
@@ -25,7 +26,7 @@ impl Signed {
         config: Config,
         service: Service,
         policy: Policy,
-        error: fn(u16, &[u8]) -> Error,
+        error: fn(u16, &HeaderMap, &[u8]) -> Error,
     ) -> Signed {
         Signed {
             http: Client::new(policy.connect_timeout),
@@ -55,10 +56,12 @@ impl Signed {
                 .map_err(|e| Error::Config(format!("{what}: bad URL {url:?}: {e}")))?;
             request.headers_mut().extend(headers.clone());
             sign::headers(&mut request, &body, self.service, region, &credentials)?;
-            let (status, answer) = http::collect(self.http.send(request).await?).await?;
+            let response = self.http.send(request).await?;
+            let head = response.headers().clone();
+            let (status, answer) = http::collect(response).await?;
             match status {
                 200..=299 => Ok(answer),
-                _ => Err((self.error)(status, &answer)),
+                _ => Err((self.error)(status, &head, &answer)),
             }
         })
         .await

@@ -89,6 +89,17 @@ async fn drain(stream: impl AsyncRead + Unpin, tail: LogTail, backend: Backend) 
         }
         let line = String::from_utf8_lossy(&buf);
         let line = line.trim_end_matches(['\n', '\r']);
+        tail.push(line.to_owned());
+        // `bootstrap sendmail`'s lines (PHP's mail()) come through PHP's output: passed on
+        // as written, so that their level and fields are those of a line of ours. One
+        // write under stdout's lock, as tracing writes its own lines.
+        if crate::mail::relayed(line) {
+            use std::io::Write as _;
+            let _ = std::io::stdout()
+                .lock()
+                .write_all(format!("{line}\n").as_bytes());
+            continue;
+        }
         // tracing's targets are constants: one arm per backend.
         match (backend, level_of(line)) {
             (Backend::Fpm, Level::ERROR) => tracing::error!(target: "php-fpm", "{line}"),
@@ -100,7 +111,6 @@ async fn drain(stream: impl AsyncRead + Unpin, tail: LogTail, backend: Backend) 
             (Backend::Cgi, Level::INFO) => tracing::info!(target: "php-cgi", "{line}"),
             (Backend::Cgi, _) => tracing::debug!(target: "php-cgi", "{line}"),
         }
-        tail.push(line.to_owned());
     }
 }
 
