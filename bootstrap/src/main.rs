@@ -111,8 +111,17 @@ struct LocalArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Emulate a target group without `lambda.multi_value_headers.enabled`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "function_url")]
     single_value: bool,
+    /// Emulate a Function URL instead of an ALB, in its BUFFERED invoke mode (`buffered`)
+    /// or its RESPONSE_STREAM one (`streaming`: the sandboxes run with
+    /// LAMPHP_RESPONSE_MODE=streaming, and what PHP flushes reaches the client at once).
+    #[arg(
+        long = "function-url",
+        env = "LAMPHP_LOCAL_FUNCTION_URL",
+        value_name = "MODE"
+    )]
+    function_url: Option<lamphp::lambda::stream::ResponseMode>,
     /// The function's timeout in seconds (each invocation's deadline), 1 to 900 as on Lambda.
     #[arg(long = "function-timeout", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=900))]
     function_timeout: u64,
@@ -392,6 +401,7 @@ fn run() -> Result<()> {
                 site,
                 listen: args.listen,
                 multi_value: !args.single_value,
+                function_url: args.function_url,
                 timeout: Duration::from_secs(args.function_timeout),
                 sandboxes: args.sandboxes(),
                 max_concurrency: args.max_concurrency.map(usize::from),
