@@ -224,7 +224,9 @@ fn a_prelude_is_found_and_read_as_the_head() {
     let cookies: Vec<_> = head.headers.get_all("set-cookie").iter().collect();
     assert_eq!(cookies, ["a=1", "b=2"]);
 
-    let table: &[(&[u8], Option<(&[u8], &[u8])>)] = &[
+    // (what arrived, (prelude, body so far) once the delimiter is in)
+    type Row<'a> = (&'a [u8], Option<(&'a [u8], &'a [u8])>);
+    let table: &[Row] = &[
         (b"{}\0\0\0\0\0\0\0\0", Some((b"{}", b""))),
         (b"{}\0\0\0\0\0\0\0", None),
         (b"{}\0\0\0\0\0\0\0\0\0x", Some((b"{}", b"\0x"))),
