@@ -813,4 +813,54 @@ mod tests {
             Phase::Failed("no php-fpm".into())
         );
     }
+
+    #[tokio::test]
+    async fn a_streamed_answer_is_handed_on_as_it_comes_and_answered_once_read() {
+        use http_body_util::BodyExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let api = api(30_000).await;
+        let sandbox = api.attach(1, true);
+        let call = invoke(&api, "{}");
+        let (_, headers, _) = poll(&sandbox).await.unwrap();
+        let id = header(&headers, "lambda-runtime-aws-request-id").to_owned();
+        let rest = sandbox.endpoint.strip_prefix("http://").unwrap();
+        let (host, prefix) = rest.split_at(rest.find('/').unwrap());
+        let mut post = tokio::net::TcpStream::connect(host).await.unwrap();
+        let head = format!(
+            "POST {prefix}/2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: {host}\r\n\
+             Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\n\
+             Content-Type: application/vnd.awslambda.http-integration-response\r\n\r\n5\r\nfirst\r\n"
+        );
+        post.write_all(head.as_bytes()).await.unwrap();
+        // Handed on before the body is complete.
+        let (_, outcome) = tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("the stream was handed on before it ended")
+            .unwrap();
+        let Outcome::Streamed(mut stream) = outcome else {
+            panic!("{outcome:?}")
+        };
+        let content_type = stream.content_type.clone().unwrap();
+        assert_eq!(
+            content_type,
+            "application/vnd.awslambda.http-integration-response"
+        );
+        let deadline = stream.deadline - tokio::time::Instant::now();
+        assert!(deadline > Duration::from_secs(29), "{deadline:?}");
+        let frame = stream.body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "first");
+        post.write_all(b"4\r\nlast\r\n0\r\n\r\n").await.unwrap();
+        let frame = stream.body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "last");
+        // The runtime's POST is answered only once the reader is done with the body.
+        let mut answer = [0; 12];
+        let early = tokio::time::timeout(Duration::from_millis(200), post.read(&mut answer)).await;
+        assert!(
+            early.is_err(),
+            "answered while the stream was still being read"
+        );
+        drop(stream);
+        post.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 202");
+    }
 }
