@@ -159,4 +159,14 @@ fn a_slow_client_holds_a_large_stream_back_instead_of_filling_memory() {
             peak >> 10
         );
     }
+    // A client that goes away mid-stream frees its sandbox (its only one) for the next.
+    drop(stream);
+    let start = Instant::now();
+    let (_, raw, _) = timed(s.port, "GET", "/hello.php");
+    assert_eq!(http::parse(&raw).unwrap().body, b"Hello, world!\n");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
 }

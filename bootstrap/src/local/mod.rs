@@ -339,4 +339,45 @@ mod tests {
             assert_eq!(behind(sandboxes, max), want);
         }
     }
+
+    #[test]
+    fn each_front_names_itself_and_takes_bodies_up_to_its_limit() {
+        let table = [
+            (
+                Front::Alb { multi_value: true },
+                "ALB",
+                "multi-value headers",
+                1 << 20,
+            ),
+            (
+                Front::Alb { multi_value: false },
+                "ALB",
+                "single-value headers",
+                1 << 20,
+            ),
+            (
+                Front::FunctionUrl(ResponseMode::Buffered),
+                "Function URL",
+                "BUFFERED invoke mode",
+                6 << 20,
+            ),
+            (
+                Front::FunctionUrl(ResponseMode::Streaming),
+                "Function URL",
+                "RESPONSE_STREAM invoke mode",
+                6 << 20,
+            ),
+        ];
+        for (front, name, detail, limit) in table {
+            assert_eq!(front.names(), (name, detail), "{front:?}");
+            assert_eq!(front.max_body(), limit, "{front:?}");
+            let declared = |n: usize| {
+                let req = http::Request::post("/").header("host", "h");
+                let req = req.header("content-length", n.to_string());
+                refuses(&req.body(()).unwrap().into_parts().0, front.max_body())
+            };
+            assert_eq!(declared(limit), None, "{front:?}");
+            assert_eq!(declared(limit + 1), Some(StatusCode::PAYLOAD_TOO_LARGE));
+        }
+    }
 }
