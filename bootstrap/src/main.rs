@@ -701,4 +701,42 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn local_takes_a_function_url_mode_and_refuses_a_bad_one_or_single_value_with_it() {
+        use super::{Cli, Command};
+        use clap::Parser;
+        use lamphp::lambda::stream::ResponseMode;
+        let table: [(&[&str], Result<Option<ResponseMode>, &str>); 5] = [
+            (&[], Ok(None)),
+            (
+                &["--function-url", "streaming"],
+                Ok(Some(ResponseMode::Streaming)),
+            ),
+            (
+                &["--function-url", "buffered"],
+                Ok(Some(ResponseMode::Buffered)),
+            ),
+            (&["--function-url", "stream"], Err("is no response mode")),
+            (
+                &["--function-url", "buffered", "--single-value"],
+                Err("cannot be used with"),
+            ),
+        ];
+        for (args, want) in table {
+            let words = [&["bootstrap", "local", "--root", "/x"], args].concat();
+            let parsed = Cli::try_parse_from(words).map(|cli| match cli.command {
+                Command::Local(local) => local.function_url,
+                _ => panic!("not local"),
+            });
+            match (parsed, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{args:?}"),
+                (Err(e), Err(says)) => assert!(e.to_string().contains(says), "{args:?}: {e}"),
+                (got, want) => panic!(
+                    "{args:?}: {:?}, wanted {want:?}",
+                    got.map_err(|e| e.to_string())
+                ),
+            }
+        }
+    }
 }
