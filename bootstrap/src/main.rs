@@ -707,7 +707,9 @@ mod tests {
         use super::{Cli, Command};
         use clap::Parser;
         use lamphp::lambda::stream::ResponseMode;
-        let table: [(&[&str], Result<Option<ResponseMode>, &str>); 5] = [
+        // (arguments after `local --root /x`, the mode, or what the error says)
+        type Row<'a> = (&'a [&'a str], Result<Option<ResponseMode>, &'a str>);
+        let table: [Row; 5] = [
             (&[], Ok(None)),
             (
                 &["--function-url", "streaming"],

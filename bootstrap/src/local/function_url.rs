@@ -15,7 +15,7 @@
 use super::alb::{
     answer_body, body_field, forwarded_headers, request_headers, response, status_code,
 };
-use super::runtime_api::Stream;
+use super::runtime_api::{Overdue, Stream};
 use crate::body::Body;
 use crate::lambda::event::wire::Pairs;
 use crate::lambda::event::{BASE64, DELIMITER};
@@ -259,6 +259,7 @@ pub async fn relay(stream: Stream, id: &str, method: &Method) -> Response<Body> 
         mut body,
         deadline,
         relayed,
+        overdue,
     } = stream;
     let id: Arc<str> = id.into();
     let fail = |why: String| {
@@ -285,7 +286,12 @@ pub async fn relay(stream: Stream, id: &str, method: &Method) -> Response<Body> 
                 ));
             }
             let frame = match timeout_at(deadline, body.frame()).await {
-                Err(_) => return fail("had sent no complete head by the deadline".into()),
+                Err(_) => {
+                    overdue.reset();
+                    return fail(
+                        "had sent no complete head by the deadline (Task timed out)".into(),
+                    );
+                }
                 Ok(None) => return fail("ended before its prelude did".into()),
                 Ok(Some(Err(e))) => return fail(format!("broke off before its head: {e}")),
                 Ok(Some(Ok(frame))) => frame,
@@ -315,6 +321,7 @@ pub async fn relay(stream: Stream, id: &str, method: &Method) -> Response<Body> 
         first: Some(first).filter(|f| !f.is_empty()),
         body,
         deadline: Box::pin(tokio::time::sleep_until(deadline)),
+        overdue,
         id,
         _relayed: relayed,
         done: false,
@@ -330,6 +337,8 @@ struct Relay {
     first: Option<Bytes>,
     body: Incoming,
     deadline: Pin<Box<Sleep>>,
+    /// Reset at the deadline, as Lambda resets a sandbox whose invocation timed out.
+    overdue: Overdue,
     id: Arc<str>,
     /// Dropped with the relay: the runtime's POST is answered then.
     _relayed: oneshot::Sender<()>,
@@ -361,6 +370,7 @@ impl http_body::Body for Relay {
             return Poll::Ready(None);
         }
         if self.deadline.as_mut().poll(cx).is_ready() {
+            self.overdue.reset();
             return self.cut("Task timed out: the stream was still open at the deadline".into());
         }
         loop {

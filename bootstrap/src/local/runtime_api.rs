@@ -75,6 +75,29 @@ pub struct Stream {
     pub deadline: tokio::time::Instant,
     /// Dropped when the reader is done with `body`; the runtime's POST is answered then.
     pub relayed: oneshot::Sender<()>,
+    /// What to do if the stream outlives `deadline`.
+    pub overdue: Overdue,
+}
+
+/// The sandbox streaming an answer, to reset if the stream outlives its deadline (the
+/// endpoint's own deadline only watches invocations not yet answered).
+pub struct Overdue {
+    state: Arc<State>,
+    sandbox: u64,
+}
+
+impl Overdue {
+    /// The stream is past its deadline: reset its sandbox as Lambda would (a Managed
+    /// Instance serves on).
+    pub fn reset(&self) {
+        self.state.timed_out(self.sandbox);
+    }
+}
+
+impl std::fmt::Debug for Overdue {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "Overdue(sandbox {})", self.sandbox)
+    }
 }
 
 /// A sandbox's state as seen from outside.
@@ -180,17 +203,24 @@ impl State {
             return;
         };
         let _ = done.send(Outcome::TimedOut(self.timeout));
-        let retire = match inner.sandboxes.get_mut(&owner) {
-            Some(sandbox) => {
-                sandbox.busy -= 1;
-                sandbox.retire_on_timeout.then(|| sandbox.timed_out.clone())
-            }
-            None => None,
-        };
+        if let Some(sandbox) = inner.sandboxes.get_mut(&owner) {
+            sandbox.busy -= 1;
+        }
         drop(inner);
-        match retire {
+        self.timed_out(owner);
+    }
+
+    /// One of `sandbox`'s invocations ran past its deadline: a Lambda sandbox is reset
+    /// (retired, and its process told to go); a Managed Instance serves on.
+    fn timed_out(&self, sandbox: u64) {
+        let reset = self
+            .lock()
+            .sandboxes
+            .get(&sandbox)
+            .and_then(|s| s.retire_on_timeout.then(|| s.timed_out.clone()));
+        match reset {
             Some(timed_out) => {
-                self.retire(owner, "its sandbox was reset after the timeout");
+                self.retire(sandbox, "its sandbox was reset after the timeout");
                 timed_out.notify_one();
             }
             None => self.wake.notify_waiters(),
@@ -376,6 +406,10 @@ async fn route(
                     body,
                     deadline,
                     relayed,
+                    overdue: Overdue {
+                        state: state.clone(),
+                        sandbox,
+                    },
                 };
                 // If nobody waits any more, the stream is dropped, and `released` ends
                 // at once: the runtime's POST is answered with its body unread.
@@ -859,6 +893,12 @@ mod tests {
             early.is_err(),
             "answered while the stream was still being read"
         );
+        // Past its deadline, a stream resets its Lambda sandbox.
+        stream.overdue.reset();
+        tokio::time::timeout(Duration::from_secs(1), sandbox.timed_out.notified())
+            .await
+            .expect("the sandbox told to go");
+        assert_eq!(poll(&sandbox).await.unwrap().0, 410);
         drop(stream);
         post.read_exact(&mut answer).await.unwrap();
         assert_eq!(&answer, b"HTTP/1.1 202");
