@@ -12,7 +12,6 @@
 
 use super::runtime_api::{Phase, RuntimeApi};
 use super::{LocalSettings, LocalSite};
-use crate::lambda::stream::ResponseMode;
 use anyhow::{bail, Context, Result};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -37,7 +36,7 @@ struct Spec {
     /// `Some(n)`: a Managed Instances environment running up to `n` invocations at once.
     max_concurrency: Option<usize>,
     /// `Some(mode)` behind a Function URL: its invoke mode is the runtime's response mode.
-    function_url: Option<ResponseMode>,
+    function_url: Option<crate::lambda::stream::ResponseMode>,
 }
 
 /// Start `settings.sandboxes` sandboxes against `api` and wait until each has finished
@@ -262,11 +261,7 @@ fn spawn(spec: &Spec, endpoint: &str, dir: &Path) -> Result<Child> {
     // Lambda, whatever our own environment says; an ALB's events are answered buffered
     // in either mode.
     if let Some(mode) = spec.function_url {
-        let mode = match mode {
-            ResponseMode::Buffered => "buffered",
-            ResponseMode::Streaming => "streaming",
-        };
-        command.env("LAMPHP_RESPONSE_MODE", mode);
+        command.env("LAMPHP_RESPONSE_MODE", mode.as_str());
     }
     match &spec.site {
         LocalSite::Root(root) => command.env("LAMPHP_ROOT", root),
