@@ -7,7 +7,8 @@
 //!  HTTP/1.1 (serve) ──> serve (sites) ──┐
 //!  Lambda event (Runtime API) ─> lambda ─┼─> Request ─> app ─> uri ─> router ──┬─> static_file
 //!    (bootstrap local: an ALB   (event)  │   (request,                         ├─> 301/403/404/405 (error_page)
-//!     emulator in front of it)           │    origin)                          └─> cgi::params ─> fastcgi ─> php-fpm
+//!     or Function URL emulator           │    origin)                          └─> cgi::params ─> fastcgi ─> php-fpm
+//!     in front of it)                    │
 //!  Response <────── front door encodes ──┴── (HTTP/1.1; or ALB/API GW JSON, fit to 1 MB) <── cgi::response
 //! ```
 //!
@@ -23,9 +24,11 @@
 //!   deadline ([`lambda::deadline`]), and the ALB's 1 MB ([`lambda::fit`], with
 //!   [`lambda::shrink`] and [`lambda::offload`]); [`lambda::invocation`] ties them up;
 //!   [`lambda::stream`] posts streamed answers (`LAMPHP_RESPONSE_MODE=streaming`) itself.
-//! - [`local`]: `bootstrap local`: builds ALB events from HTTP ([`local::alb`]) and serves
-//!   them to sandboxes of this binary's own Lambda loop ([`local::sandbox`]) through one
-//!   Runtime API endpoint that takes their concurrent polls ([`local::runtime_api`]).
+//! - [`local`]: `bootstrap local`: builds ALB events from HTTP ([`local::alb`]), or a
+//!   Function URL's ([`local::function_url`], which also relays streamed answers as they
+//!   arrive), and serves them to sandboxes of this binary's own Lambda loop
+//!   ([`local::sandbox`]) through one Runtime API endpoint that takes their concurrent
+//!   polls and streamed responses ([`local::runtime_api`]).
 //! - [`request`]: the front-door-neutral request: raw path and query, headers in
 //!   order, `$host`; malformed requests are refused here with a 400.
 //! - [`origin`]: REMOTE_ADDR, SERVER_PORT, REQUEST_SCHEME, HTTPS: from the socket, or from

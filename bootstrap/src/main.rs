@@ -113,8 +113,17 @@ struct LocalArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Emulate a target group without `lambda.multi_value_headers.enabled`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "function_url")]
     single_value: bool,
+    /// Emulate a Function URL instead of an ALB, in its BUFFERED invoke mode (`buffered`)
+    /// or its RESPONSE_STREAM one (`streaming`: the sandboxes run with
+    /// LAMPHP_RESPONSE_MODE=streaming, and what PHP flushes reaches the client at once).
+    #[arg(
+        long = "function-url",
+        env = "LAMPHP_LOCAL_FUNCTION_URL",
+        value_name = "MODE"
+    )]
+    function_url: Option<lamphp::lambda::stream::ResponseMode>,
     /// The function's timeout in seconds (each invocation's deadline), 1 to 900 as on Lambda.
     #[arg(long = "function-timeout", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=900))]
     function_timeout: u64,
@@ -419,6 +428,7 @@ fn run() -> Result<()> {
                 site,
                 listen: args.listen,
                 multi_value: !args.single_value,
+                function_url: args.function_url,
                 timeout: Duration::from_secs(args.function_timeout),
                 sandboxes: args.sandboxes(),
                 max_concurrency: args.max_concurrency.map(usize::from),
@@ -716,6 +726,46 @@ mod tests {
                 args(expected),
                 "{command:?} on_lambda={on_lambda}"
             );
+        }
+    }
+
+    #[test]
+    fn local_takes_a_function_url_mode_and_refuses_a_bad_one_or_single_value_with_it() {
+        use super::{Cli, Command};
+        use clap::Parser;
+        use lamphp::lambda::stream::ResponseMode;
+        // (arguments after `local --root /x`, the mode, or what the error says)
+        type Row<'a> = (&'a [&'a str], Result<Option<ResponseMode>, &'a str>);
+        let table: [Row; 5] = [
+            (&[], Ok(None)),
+            (
+                &["--function-url", "streaming"],
+                Ok(Some(ResponseMode::Streaming)),
+            ),
+            (
+                &["--function-url", "buffered"],
+                Ok(Some(ResponseMode::Buffered)),
+            ),
+            (&["--function-url", "stream"], Err("is no response mode")),
+            (
+                &["--function-url", "buffered", "--single-value"],
+                Err("cannot be used with"),
+            ),
+        ];
+        for (args, want) in table {
+            let words = [&["bootstrap", "local", "--root", "/x"], args].concat();
+            let parsed = Cli::try_parse_from(words).map(|cli| match cli.command {
+                Command::Local(local) => local.function_url,
+                _ => panic!("not local"),
+            });
+            match (parsed, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{args:?}"),
+                (Err(e), Err(says)) => assert!(e.to_string().contains(says), "{args:?}: {e}"),
+                (got, want) => panic!(
+                    "{args:?}: {:?}, wanted {want:?}",
+                    got.map_err(|e| e.to_string())
+                ),
+            }
         }
     }
 }

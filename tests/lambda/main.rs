@@ -3,6 +3,7 @@
 //! not write). Each against a real php-fpm.
 
 mod emulator;
+mod function_url;
 #[path = "../parity/http.rs"]
 mod http;
 #[path = "../offload/moto.rs"]

@@ -31,24 +31,34 @@ fn streaming() -> (Watch, PathBuf) {
 /// GET `path` through the Function URL: the time the first body byte came, and the
 /// response.
 fn get(watch: &Watch, method: &str, path: &str) -> (Duration, http::Response) {
-    let mut stream = TcpStream::connect(("127.0.0.1", watch.port)).unwrap();
+    let (first_byte, raw, _) = timed(watch.port, method, &format!("/lambda-url/_{path}"));
+    (first_byte, http::parse(&raw).unwrap())
+}
+
+/// `method target` to 127.0.0.1:`port`, read to the end: when the first body byte came
+/// (or the end, if none did), the raw response, and whether it ended cleanly (EOF rather
+/// than a reset).
+pub fn timed(port: u16, method: &str, target: &str) -> (Duration, Vec<u8>, bool) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let start = Instant::now();
     write!(
         stream,
-        "{method} /lambda-url/_{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();
     let mut first_byte = None;
     let mut buf = vec![0; 1 << 16];
-    loop {
-        let n = stream.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
+    let clean = loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break false,
+            Err(e) => panic!("reading the response: {e}"),
+        };
         raw.extend_from_slice(&buf[..n]);
         if first_byte.is_none() {
             // The head ends, and at least one chunk's data follows its size line.
@@ -61,9 +71,8 @@ fn get(watch: &Watch, method: &str, path: &str) -> (Duration, http::Response) {
                 }
             }
         }
-    }
-    let response = http::parse(&raw).unwrap();
-    (first_byte.unwrap_or_else(|| start.elapsed()), response)
+    };
+    (first_byte.unwrap_or_else(|| start.elapsed()), raw, clean)
 }
 
 #[test]

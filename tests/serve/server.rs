@@ -80,8 +80,9 @@ impl Server {
         Server::launch(command, args, "serving ")
     }
 
-    /// Start `bootstrap local` (the ALB emulator in front of the Lambda loop) over the
-    /// test docroot with extra `args`; `LAMPHP_*` settings go in `env`.
+    /// Start `bootstrap local` (the ALB emulator in front of the Lambda loop, or with
+    /// `--function-url` the Function URL's) over the test docroot with extra `args`;
+    /// `LAMPHP_*` settings go in `env`.
     pub fn local(args: &[&str], env: &[(&str, &str)]) -> Server {
         Server::local_at(&docroot(), args, env)
     }
@@ -91,7 +92,8 @@ impl Server {
         let mut command = Command::new(bootstrap_exe());
         command.arg("local").arg("--root").arg(root);
         command.envs(env.iter().copied());
-        Server::launch(command, args, "ALB emulator on ")
+        // "ALB emulator on http://…", or "Function URL emulator on …".
+        Server::launch(command, args, " emulator on http://")
     }
 
     /// Start `bootstrap local` serving the release `LAMPHP_RELEASE` in `env` names, as
@@ -225,10 +227,15 @@ impl Server {
     }
 
     pub fn rss_peak_kb(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        rss_peak_kb_of(self.child.id())
     }
+}
+
+/// The most memory process `pid` has had resident (VmHWM), in KiB.
+pub fn rss_peak_kb_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 impl Drop for Server {

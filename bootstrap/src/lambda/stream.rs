@@ -51,6 +51,16 @@ pub enum ResponseMode {
     Streaming,
 }
 
+impl ResponseMode {
+    /// The word `LAMPHP_RESPONSE_MODE` takes for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Buffered => "buffered",
+            ResponseMode::Streaming => "streaming",
+        }
+    }
+}
+
 impl std::str::FromStr for ResponseMode {
     type Err = String;
 
@@ -382,8 +392,9 @@ mod tests {
         for (text, expected) in table {
             let got: Result<ResponseMode, String> = text.parse();
             assert_eq!(got.clone().map_err(|_| ()), expected, "{text:?}");
-            if let Err(message) = got {
-                assert!(message.contains("RESPONSE_STREAM"), "{message}");
+            match got {
+                Ok(mode) => assert_eq!(mode.as_str(), text),
+                Err(message) => assert!(message.contains("RESPONSE_STREAM"), "{message}"),
             }
         }
     }

@@ -58,7 +58,7 @@ pub fn event_from_http(
 
 /// The client's headers, with the host of an absolute-form request line as its Host
 /// (RFC 9112, 3.2.2: the request line's host wins).
-fn request_headers(parts: &http::request::Parts) -> HeaderMap {
+pub(super) fn request_headers(parts: &http::request::Parts) -> HeaderMap {
     let mut headers = parts.headers.clone();
     if let Some(authority) = parts.uri.authority() {
         if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
@@ -70,7 +70,7 @@ fn request_headers(parts: &http::request::Parts) -> HeaderMap {
 
 /// The client's headers, names lower-cased and in order, with the ALB's own: the client's
 /// address appended to X-Forwarded-For, the listener's protocol and port, a trace id.
-fn forwarded_headers(
+pub(super) fn forwarded_headers(
     headers: &HeaderMap,
     peer: SocketAddr,
     listen_port: u16,
@@ -153,7 +153,7 @@ fn query_parameters(query: &str, multi_value: bool) -> Value {
 /// The ELB guide: base64 when Content-Encoding is present; otherwise text/*,
 /// application/json, application/javascript and application/xml as text, anything else
 /// base64. A "text" body that is not UTF-8 cannot be a JSON string, so it goes as base64.
-fn body_field(headers: &HeaderMap, body: &[u8]) -> (String, bool) {
+pub(super) fn body_field(headers: &HeaderMap, body: &[u8]) -> (String, bool) {
     if body.is_empty() {
         return (String::new(), false);
     }
@@ -212,20 +212,8 @@ fn answer(json: &[u8]) -> Result<Response<Bytes>, String> {
     }
     let answer: Answer =
         serde_json::from_slice(json).map_err(|e| format!("is not an ALB answer: {e}"))?;
-    let status = StatusCode::from_u16(answer.status_code)
-        .ok()
-        .filter(|s| s.as_u16() <= 599)
-        .ok_or_else(|| format!("has an invalid statusCode {}", answer.status_code))?;
-    let body = answer.body.unwrap_or_default();
-    let body = if answer.is_base64_encoded == Some(true) {
-        BASE64
-            .decode(body.as_bytes())
-            .map_err(|e| format!("has a body marked base64 that is not: {e}"))?
-    } else {
-        body.into_bytes()
-    };
-    let mut res = Response::new(Bytes::from(body));
-    *res.status_mut() = status;
+    let status = status_code(answer.status_code)?;
+    let body = answer_body(answer.body, answer.is_base64_encoded)?;
     // The real ALB reads only the field its mode names (an answer in the other one loses
     // its headers); the emulator has no mode here, so it takes whichever is present.
     let pairs: Vec<(String, String)> = match (answer.multi_value_headers, answer.headers) {
@@ -237,13 +225,34 @@ fn answer(json: &[u8]) -> Result<Response<Bytes>, String> {
         (None, Some(single)) => single.0,
         (None, None) => Vec::new(),
     };
+    let mut res = response(status, pairs, Bytes::from(body))?;
+    let reason = answer.status_description.as_deref().and_then(|d| {
+        let text = d.strip_prefix(status.as_str())?.strip_prefix(' ')?;
+        ReasonPhrase::try_from(text.to_owned()).ok()
+    });
+    if let Some(reason) = reason {
+        res.extensions_mut().insert(reason);
+    }
+    Ok(res)
+}
+
+/// A response of `status` with the function's header `pairs` and `body`, as a proxy in
+/// front of Lambda passes them on; an invalid name or value is the function's fault.
+pub(super) fn response(
+    status: StatusCode,
+    pairs: impl IntoIterator<Item = (String, String)>,
+    body: Bytes,
+) -> Result<Response<Bytes>, String> {
+    let mut res = Response::new(body);
+    *res.status_mut() = status;
     let body_len = res.body().len().to_string();
     for (name, value) in pairs {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("has an invalid header name {name:?}"))?;
-        // The ALB honours no hop-by-hop header. A Content-Length that agrees with the
-        // body is kept where the function put it (and a HEAD answer's, whose body is
-        // empty); one that does not would make the ALB's own framing a lie.
+        // Neither an ALB nor a Function URL honours a hop-by-hop header. A Content-Length
+        // that agrees with the body is kept where the function put it (and a HEAD
+        // answer's, whose body is empty); one that does not would make the proxy's own
+        // framing a lie.
         let wrong_length =
             name == header::CONTENT_LENGTH && !res.body().is_empty() && value != body_len;
         if HOP_BY_HOP.contains(&name) || wrong_length {
@@ -253,14 +262,27 @@ fn answer(json: &[u8]) -> Result<Response<Bytes>, String> {
             .map_err(|_| format!("has an invalid value in header {name}"))?;
         res.headers_mut().append(name, value);
     }
-    let reason = answer.status_description.as_deref().and_then(|d| {
-        let text = d.strip_prefix(status.as_str())?.strip_prefix(' ')?;
-        ReasonPhrase::try_from(text.to_owned()).ok()
-    });
-    if let Some(reason) = reason {
-        res.extensions_mut().insert(reason);
-    }
     Ok(res)
+}
+
+/// An answer's `body`, decoded when `isBase64Encoded` says so.
+pub(super) fn answer_body(body: Option<String>, base64: Option<bool>) -> Result<Vec<u8>, String> {
+    let body = body.unwrap_or_default();
+    if base64 == Some(true) {
+        BASE64
+            .decode(body.as_bytes())
+            .map_err(|e| format!("has a body marked base64 that is not: {e}"))
+    } else {
+        Ok(body.into_bytes())
+    }
+}
+
+/// The function's `statusCode`, if HTTP has it.
+pub(super) fn status_code(code: u16) -> Result<StatusCode, String> {
+    StatusCode::from_u16(code)
+        .ok()
+        .filter(|s| s.as_u16() <= 599)
+        .ok_or_else(|| format!("has an invalid statusCode {code}"))
 }
 
 /// The page an ALB answers with when its target's answer is unusable.

@@ -1,10 +1,16 @@
-//! `bootstrap local`: an ALB in front of Lambda sandboxes, without Docker or AWS.
+//! `bootstrap local`: an ALB (or a Function URL) in front of Lambda sandboxes, without
+//! Docker or AWS.
 //!
 //! It runs a Runtime API endpoint of its own ([`runtime_api`]) and starts sandboxes
 //! against it ([`sandbox`]): each this same binary's Runtime API loop as a child process,
 //! with its own php-fpm and `/tmp`. Then it accepts HTTP: each request becomes the event
 //! an ALB would send ([`alb`]), goes to the first sandbox free to take it, through the
 //! real loop, and the function's answer becomes the HTTP response the ALB would give.
+//!
+//! `--function-url buffered|streaming` puts a Function URL in front instead
+//! ([`function_url`]): payload 2.0 events, and in `streaming` (its `RESPONSE_STREAM`
+//! invoke mode) the sandboxes run with `LAMPHP_RESPONSE_MODE=streaming` and their
+//! streamed answers reach the client as they are written.
 //!
 //! Several sandboxes (`--sandboxes`, 4 by default) serve overlapping requests, as Lambda
 //! would start a sandbox per concurrent request: a page that requests its own site while
@@ -14,10 +20,12 @@
 //! to N invocations at once (`AWS_LAMBDA_MAX_CONCURRENCY`).
 
 pub mod alb;
+pub mod function_url;
 pub mod runtime_api;
 pub mod sandbox;
 
 use crate::body::{self, Body};
+use crate::lambda::stream::ResponseMode;
 use anyhow::{Context, Result};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -62,6 +70,8 @@ pub struct LocalSettings {
     pub listen: SocketAddr,
     /// The target group's `lambda.multi_value_headers.enabled`.
     pub multi_value: bool,
+    /// `Some(mode)`: a Function URL in that invoke mode instead of an ALB.
+    pub function_url: Option<ResponseMode>,
     /// The function's timeout: each invocation's deadline.
     pub timeout: Duration,
     /// How many sandboxes run at once.
@@ -88,14 +98,16 @@ pub async fn run(settings: LocalSettings, shutdown: impl Future<Output = ()>) ->
         }
     };
     let addr = listener.local_addr()?;
-    tracing::info!(
-        "ALB emulator on http://{addr} in front of {} ({} headers), serving {}",
-        behind(settings.sandboxes, settings.max_concurrency),
-        if settings.multi_value {
-            "multi-value"
-        } else {
-            "single-value"
+    let front = match settings.function_url {
+        Some(mode) => Front::FunctionUrl(mode),
+        None => Front::Alb {
+            multi_value: settings.multi_value,
         },
+    };
+    let (name, detail) = front.names();
+    tracing::info!(
+        "{name} emulator on http://{addr} in front of {} ({detail}), serving {}",
+        behind(settings.sandboxes, settings.max_concurrency),
         settings.site
     );
     tokio::pin!(shutdown);
@@ -114,12 +126,11 @@ pub async fn run(settings: LocalSettings, shutdown: impl Future<Output = ()>) ->
             () = &mut shutdown => break,
         };
         let api = api.clone();
-        let multi_value = settings.multi_value;
         let timeout = settings.timeout;
         let service = service_fn(move |req| {
             let api = api.clone();
             async move {
-                let res = forward(&api, req, peer, addr.port(), multi_value, timeout).await;
+                let res = forward(&api, req, peer, addr.port(), front, timeout).await;
                 Ok::<_, Infallible>(res)
             }
         });
@@ -127,6 +138,38 @@ pub async fn run(settings: LocalSettings, shutdown: impl Future<Output = ()>) ->
     }
     sandboxes.stop().await;
     Ok(())
+}
+
+/// What stands in front of the sandboxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Front {
+    /// `multi_value`: the target group's `lambda.multi_value_headers.enabled`.
+    Alb { multi_value: bool },
+    /// A Function URL, in its `BUFFERED` or `RESPONSE_STREAM` invoke mode.
+    FunctionUrl(ResponseMode),
+}
+
+impl Front {
+    /// The largest request body it takes; past it, a 413.
+    fn max_body(self) -> usize {
+        match self {
+            Front::Alb { .. } => ALB_MAX_BODY,
+            Front::FunctionUrl(_) => function_url::MAX_BODY,
+        }
+    }
+
+    /// Its name and setting, for the first line, which starts "{name} emulator on
+    /// http://": tests and scripts wait for "ALB emulator on http://".
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Front::Alb { multi_value: true } => ("ALB", "multi-value headers"),
+            Front::Alb { multi_value: false } => ("ALB", "single-value headers"),
+            Front::FunctionUrl(ResponseMode::Buffered) => ("Function URL", "BUFFERED invoke mode"),
+            Front::FunctionUrl(ResponseMode::Streaming) => {
+                ("Function URL", "RESPONSE_STREAM invoke mode")
+            }
+        }
+    }
 }
 
 /// What the emulator stands in front of, for its first line.
@@ -144,34 +187,48 @@ fn behind(sandboxes: usize, max_concurrency: Option<usize>) -> String {
     }
 }
 
-/// One HTTP request through the ALB's eyes and the Lambda loop.
+/// One HTTP request through the eyes of the ALB (or Function URL) and the Lambda loop.
 async fn forward(
     api: &RuntimeApi,
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
     port: u16,
-    multi_value: bool,
+    front: Front,
     timeout: Duration,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    if let Some(refusal) = alb_refuses(&parts) {
+    if let Some(refusal) = refuses(&parts, front.max_body()) {
         return status(refusal);
     }
-    let body = match Limited::new(body, ALB_MAX_BODY).collect().await {
+    let body = match Limited::new(body, front.max_body()).collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE),
     };
-    let event = alb::event_from_http(&parts, &body, peer, port, multi_value);
+    let event = match front {
+        Front::Alb { multi_value } => alb::event_from_http(&parts, &body, peer, port, multi_value),
+        Front::FunctionUrl(_) => function_url::event_from_http(&parts, &body, peer, port),
+    };
     let (id, outcome) = api.invoke(event).await;
-    let json = match outcome {
-        Outcome::Response(json) => json,
-        failed => {
+    let json = match (outcome, front) {
+        (Outcome::Response(json), _) => json,
+        (Outcome::Streamed(stream), Front::FunctionUrl(_)) => {
+            return function_url::relay(stream, &id, &parts.method).await
+        }
+        (Outcome::Streamed(_), Front::Alb { .. }) => {
+            tracing::error!(request = %id, "502: the function streamed its answer, which an ALB never asks for (is LAMPHP_RESPONSE_MODE=streaming set for an ALB?)");
+            return status(StatusCode::BAD_GATEWAY);
+        }
+        (failed, _) => {
             let (code, why) = failure(&failed, timeout);
             tracing::error!(request = %id, "{}: {why}", code.as_u16());
             return status(code);
         }
     };
-    alb::http_from_lambda(&json).map(|body| match body.is_empty() {
+    let res = match front {
+        Front::Alb { .. } => alb::http_from_lambda(&json),
+        Front::FunctionUrl(_) => function_url::http_from_lambda(&json),
+    };
+    res.map(|body| match body.is_empty() {
         true => body::ended(),
         false => body::full(body),
     })
@@ -183,7 +240,7 @@ async fn forward(
 /// is the emulator's 503 (Lambda would have started another sandbox, or throttled).
 fn failure(outcome: &Outcome, timeout: Duration) -> (StatusCode, String) {
     match outcome {
-        Outcome::Response(_) => (StatusCode::OK, "a response".to_owned()),
+        Outcome::Response(_) | Outcome::Streamed(_) => (StatusCode::OK, "a response".to_owned()),
         Outcome::Error(error) => (
             StatusCode::BAD_GATEWAY,
             format!("the function failed: {}", String::from_utf8_lossy(error)),
@@ -206,10 +263,10 @@ fn failure(outcome: &Outcome, timeout: Duration) -> (StatusCode, String) {
     }
 }
 
-/// What the ALB answers itself, before invoking anything: a request without the one
-/// Host HTTP/1.1 requires, or a declared body over its limit (answered at once, not
-/// after waiting for the body).
-fn alb_refuses(parts: &http::request::Parts) -> Option<StatusCode> {
+/// What the ALB (or Function URL) answers itself, before invoking anything: a request
+/// without the one Host HTTP/1.1 requires, or a declared body over its `limit`
+/// (answered at once, not after waiting for the body).
+fn refuses(parts: &http::request::Parts, limit: usize) -> Option<StatusCode> {
     let hosts = parts.headers.get_all(http::header::HOST).iter().count();
     let needs_host = parts.version >= http::Version::HTTP_11 && parts.uri.authority().is_none();
     if hosts > 1 || (hosts == 0 && needs_host) {
@@ -220,7 +277,7 @@ fn alb_refuses(parts: &http::request::Parts) -> Option<StatusCode> {
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     declared
-        .filter(|&n| n > ALB_MAX_BODY)
+        .filter(|&n| n > limit)
         .map(|_| StatusCode::PAYLOAD_TOO_LARGE)
 }
 
@@ -280,6 +337,47 @@ mod tests {
         ];
         for (sandboxes, max, want) in table {
             assert_eq!(behind(sandboxes, max), want);
+        }
+    }
+
+    #[test]
+    fn each_front_names_itself_and_takes_bodies_up_to_its_limit() {
+        let table = [
+            (
+                Front::Alb { multi_value: true },
+                "ALB",
+                "multi-value headers",
+                1 << 20,
+            ),
+            (
+                Front::Alb { multi_value: false },
+                "ALB",
+                "single-value headers",
+                1 << 20,
+            ),
+            (
+                Front::FunctionUrl(ResponseMode::Buffered),
+                "Function URL",
+                "BUFFERED invoke mode",
+                6 << 20,
+            ),
+            (
+                Front::FunctionUrl(ResponseMode::Streaming),
+                "Function URL",
+                "RESPONSE_STREAM invoke mode",
+                6 << 20,
+            ),
+        ];
+        for (front, name, detail, limit) in table {
+            assert_eq!(front.names(), (name, detail), "{front:?}");
+            assert_eq!(front.max_body(), limit, "{front:?}");
+            let declared = |n: usize| {
+                let req = http::Request::post("/").header("host", "h");
+                let req = req.header("content-length", n.to_string());
+                refuses(&req.body(()).unwrap().into_parts().0, front.max_body())
+            };
+            assert_eq!(declared(limit), None, "{front:?}");
+            assert_eq!(declared(limit + 1), Some(StatusCode::PAYLOAD_TOO_LARGE));
         }
     }
 }

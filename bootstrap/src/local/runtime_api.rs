@@ -4,6 +4,12 @@
 //! `GET …/invocation/next` waits for the next event; `POST …/invocation/{id}/response`
 //! and `…/error` answer it; `POST …/init/error` says init failed.
 //!
+//! A response posted in streaming mode (`Lambda-Runtime-Function-Response-Mode:
+//! streaming`, a chunked body that may end in error trailers) is handed on while it is
+//! still arriving ([`Outcome::Streamed`]): whoever waits for the answer reads the body
+//! from the runtime's connection as fast as its own client takes it, and the runtime's
+//! POST is answered only once that reader is done with it.
+//!
 //! Several sandboxes poll one endpoint at once, each under its own path prefix
 //! ([`Sandbox::endpoint`]: `http://127.0.0.1:PORT/sandbox-ID`, a form `lambda_runtime`
 //! and [`crate::lambda::init_error`] take), so that the endpoint knows who asks. Events
@@ -18,7 +24,7 @@
 //! taken, after a function timeout in the queue ([`Outcome::Unavailable`]).
 
 use bytes::Bytes;
-use http::{Method, Response, StatusCode};
+use http::{HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -43,6 +49,8 @@ pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:l
 pub enum Outcome {
     /// The function's response payload.
     Response(Bytes),
+    /// The function's response, streamed: its body still arriving.
+    Streamed(Stream),
     /// The function reported an error (its JSON error document).
     Error(Bytes),
     /// No answer by the deadline, which was this long after the sandbox took it
@@ -52,6 +60,44 @@ pub enum Outcome {
     Crashed(String),
     /// No sandbox took it within a function timeout: all were busy, or none could start.
     Unavailable,
+}
+
+/// A response the runtime is streaming, as it arrives.
+#[derive(Debug)]
+pub struct Stream {
+    /// The POST's Content-Type: `application/vnd.awslambda.http-integration-response`
+    /// when the body starts with the HTTP head (the metadata prelude).
+    pub content_type: Option<HeaderValue>,
+    /// The POST's body, read straight from the runtime's connection: what is not read
+    /// is not sent, so a slow reader slows the function down.
+    pub body: Incoming,
+    /// The invocation's deadline, which ends the stream if the runtime does not.
+    pub deadline: tokio::time::Instant,
+    /// Dropped when the reader is done with `body`; the runtime's POST is answered then.
+    pub relayed: oneshot::Sender<()>,
+    /// What to do if the stream outlives `deadline`.
+    pub overdue: Overdue,
+}
+
+/// The sandbox streaming an answer, to reset if the stream outlives its deadline (the
+/// endpoint's own deadline only watches invocations not yet answered).
+pub struct Overdue {
+    state: Arc<State>,
+    sandbox: u64,
+}
+
+impl Overdue {
+    /// The stream is past its deadline: reset its sandbox as Lambda would (a Managed
+    /// Instance serves on).
+    pub fn reset(&self) {
+        self.state.timed_out(self.sandbox);
+    }
+}
+
+impl std::fmt::Debug for Overdue {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "Overdue(sandbox {})", self.sandbox)
+    }
 }
 
 /// A sandbox's state as seen from outside.
@@ -85,8 +131,8 @@ struct Attached {
 
 struct Inner {
     queue: VecDeque<Pending>,
-    /// Request id → (sandbox id, who waits for the answer).
-    in_flight: HashMap<String, (u64, oneshot::Sender<Outcome>)>,
+    /// Request id → (sandbox id, who waits for the answer, its deadline).
+    in_flight: HashMap<String, (u64, oneshot::Sender<Outcome>, tokio::time::Instant)>,
     /// The sandboxes that may poll; a retired one is no longer here.
     sandboxes: HashMap<u64, Attached>,
 }
@@ -110,20 +156,25 @@ impl State {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Take `id` out of flight, freeing its sandbox's slot; who waits for it.
-    fn finish(&self, id: &str, from: Option<u64>) -> Option<oneshot::Sender<Outcome>> {
+    /// Take `id` out of flight, freeing its sandbox's slot; who waits for it, and its
+    /// deadline.
+    fn finish(
+        &self,
+        id: &str,
+        from: Option<u64>,
+    ) -> Option<(oneshot::Sender<Outcome>, tokio::time::Instant)> {
         let mut inner = self.lock();
         let owner = inner.in_flight.get(id)?.0;
         if from.is_some_and(|from| from != owner) {
             return None;
         }
-        let (_, done) = inner.in_flight.remove(id)?;
+        let (_, done, deadline) = inner.in_flight.remove(id)?;
         if let Some(sandbox) = inner.sandboxes.get_mut(&owner) {
             sandbox.busy -= 1;
         }
         drop(inner);
         self.wake.notify_waiters();
-        Some(done)
+        Some((done, deadline))
     }
 
     /// Stop handing `sandbox` events; whatever it was running ends with `why`.
@@ -133,11 +184,11 @@ impl State {
         let lost: Vec<String> = inner
             .in_flight
             .iter()
-            .filter(|(_, (owner, _))| *owner == sandbox)
+            .filter(|(_, (owner, _, _))| *owner == sandbox)
             .map(|(id, _)| id.clone())
             .collect();
         for id in lost {
-            if let Some((_, done)) = inner.in_flight.remove(&id) {
+            if let Some((_, done, _)) = inner.in_flight.remove(&id) {
                 let _ = done.send(Outcome::Crashed(why.to_owned()));
             }
         }
@@ -148,21 +199,28 @@ impl State {
     /// At `id`'s deadline: if it is still running, answer for it.
     fn expire(&self, id: &str) {
         let mut inner = self.lock();
-        let Some((owner, done)) = inner.in_flight.remove(id) else {
+        let Some((owner, done, _)) = inner.in_flight.remove(id) else {
             return;
         };
         let _ = done.send(Outcome::TimedOut(self.timeout));
-        let retire = match inner.sandboxes.get_mut(&owner) {
-            Some(sandbox) => {
-                sandbox.busy -= 1;
-                sandbox.retire_on_timeout.then(|| sandbox.timed_out.clone())
-            }
-            None => None,
-        };
+        if let Some(sandbox) = inner.sandboxes.get_mut(&owner) {
+            sandbox.busy -= 1;
+        }
         drop(inner);
-        match retire {
+        self.timed_out(owner);
+    }
+
+    /// One of `sandbox`'s invocations ran past its deadline: a Lambda sandbox is reset
+    /// (retired, and its process told to go); a Managed Instance serves on.
+    fn timed_out(&self, sandbox: u64) {
+        let reset = self
+            .lock()
+            .sandboxes
+            .get(&sandbox)
+            .and_then(|s| s.retire_on_timeout.then(|| s.timed_out.clone()));
+        match reset {
             Some(timed_out) => {
-                self.retire(owner, "its sandbox was reset after the timeout");
+                self.retire(sandbox, "its sandbox was reset after the timeout");
                 timed_out.notify_one();
             }
             None => self.wake.notify_waiters(),
@@ -324,13 +382,42 @@ async fn route(
     match call {
         Call::Next => Ok(next(&state, sandbox).await),
         Call::Answer { id, error } => {
-            let body = req.into_body().collect().await?.to_bytes();
-            let Some(done) = state.finish(id, Some(sandbox)) else {
+            let streamed = !error
+                && req
+                    .headers()
+                    .get("lambda-runtime-function-response-mode")
+                    .is_some_and(|mode| mode.as_bytes().eq_ignore_ascii_case(b"streaming"));
+            let content_type = req.headers().get(http::header::CONTENT_TYPE).cloned();
+            // A streamed body is not read here: it goes on as it comes.
+            let (body, streamed) = match streamed {
+                true => (None, Some(req.into_body())),
+                false => (Some(req.into_body().collect().await?.to_bytes()), None),
+            };
+            let Some((done, deadline)) = state.finish(id, Some(sandbox)) else {
                 return Ok(refusal(
                     StatusCode::BAD_REQUEST,
                     "no invocation of this sandbox has that id (answered already, or past its deadline)",
                 ));
             };
+            if let Some(body) = streamed {
+                let (relayed, released) = oneshot::channel();
+                let stream = Stream {
+                    content_type,
+                    body,
+                    deadline,
+                    relayed,
+                    overdue: Overdue {
+                        state: state.clone(),
+                        sandbox,
+                    },
+                };
+                // If nobody waits any more, the stream is dropped, and `released` ends
+                // at once: the runtime's POST is answered with its body unread.
+                let _ = done.send(Outcome::Streamed(stream));
+                let _ = released.await;
+                return Ok(status(StatusCode::ACCEPTED));
+            }
+            let body = body.unwrap_or_default();
             let _ = done.send(match error {
                 false => Outcome::Response(body),
                 true => Outcome::Error(body),
@@ -391,14 +478,15 @@ fn take(state: &Arc<State>, sandbox: u64) -> Option<Response<Full<Bytes>>> {
     // A request whose client went away before any sandbox took it is not run.
     let pending = std::iter::from_fn(|| queue.pop_front()).find(|p| !p.done.is_closed())?;
     attached.busy += 1;
-    in_flight.insert(pending.id.clone(), (sandbox, pending.done));
-    drop(inner);
     let timeout = state.timeout;
+    let ends = tokio::time::Instant::now() + timeout;
+    in_flight.insert(pending.id.clone(), (sandbox, pending.done, ends));
+    drop(inner);
     let deadline = SystemTime::now() + timeout;
     let expiring = state.clone();
     let id = pending.id.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(timeout).await;
+        tokio::time::sleep_until(ends).await;
         expiring.expire(&id);
     });
     let deadline_ms = deadline
@@ -758,5 +846,61 @@ mod tests {
             sandbox.initialised().await,
             Phase::Failed("no php-fpm".into())
         );
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_is_handed_on_as_it_comes_and_answered_once_read() {
+        use http_body_util::BodyExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let api = api(30_000).await;
+        let sandbox = api.attach(1, true);
+        let call = invoke(&api, "{}");
+        let (_, headers, _) = poll(&sandbox).await.unwrap();
+        let id = header(&headers, "lambda-runtime-aws-request-id").to_owned();
+        let rest = sandbox.endpoint.strip_prefix("http://").unwrap();
+        let (host, prefix) = rest.split_at(rest.find('/').unwrap());
+        let mut post = tokio::net::TcpStream::connect(host).await.unwrap();
+        let head = format!(
+            "POST {prefix}/2018-06-01/runtime/invocation/{id}/response HTTP/1.1\r\nHost: {host}\r\n\
+             Lambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\n\
+             Content-Type: application/vnd.awslambda.http-integration-response\r\n\r\n5\r\nfirst\r\n"
+        );
+        post.write_all(head.as_bytes()).await.unwrap();
+        // Handed on before the body is complete.
+        let (_, outcome) = tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("the stream was handed on before it ended")
+            .unwrap();
+        let Outcome::Streamed(mut stream) = outcome else {
+            panic!("{outcome:?}")
+        };
+        let content_type = stream.content_type.clone().unwrap();
+        assert_eq!(
+            content_type,
+            "application/vnd.awslambda.http-integration-response"
+        );
+        let deadline = stream.deadline - tokio::time::Instant::now();
+        assert!(deadline > Duration::from_secs(29), "{deadline:?}");
+        let frame = stream.body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "first");
+        post.write_all(b"4\r\nlast\r\n0\r\n\r\n").await.unwrap();
+        let frame = stream.body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "last");
+        // The runtime's POST is answered only once the reader is done with the body.
+        let mut answer = [0; 12];
+        let early = tokio::time::timeout(Duration::from_millis(200), post.read(&mut answer)).await;
+        assert!(
+            early.is_err(),
+            "answered while the stream was still being read"
+        );
+        // Past its deadline, a stream resets its Lambda sandbox.
+        stream.overdue.reset();
+        tokio::time::timeout(Duration::from_secs(1), sandbox.timed_out.notified())
+            .await
+            .expect("the sandbox told to go");
+        assert_eq!(poll(&sandbox).await.unwrap().0, 410);
+        drop(stream);
+        post.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 202");
     }
 }

@@ -35,6 +35,8 @@ struct Spec {
     site: LocalSite,
     /// `Some(n)`: a Managed Instances environment running up to `n` invocations at once.
     max_concurrency: Option<usize>,
+    /// `Some(mode)` behind a Function URL: its invoke mode is the runtime's response mode.
+    function_url: Option<crate::lambda::stream::ResponseMode>,
 }
 
 /// Start `settings.sandboxes` sandboxes against `api` and wait until each has finished
@@ -43,6 +45,7 @@ pub async fn start(settings: &LocalSettings, api: Arc<RuntimeApi>) -> Result<San
     let spec = Arc::new(Spec {
         site: settings.site.clone(),
         max_concurrency: settings.max_concurrency,
+        function_url: settings.function_url,
     });
     let made = (!settings.runtime_dir.exists()).then(|| settings.runtime_dir.clone());
     std::fs::DirBuilder::new()
@@ -254,6 +257,12 @@ fn spawn(spec: &Spec, endpoint: &str, dir: &Path) -> Result<Child> {
         Some(n) => command.env("AWS_LAMBDA_MAX_CONCURRENCY", n.to_string()),
         None => command.env_remove("AWS_LAMBDA_MAX_CONCURRENCY"),
     };
+    // Behind a Function URL the function must answer in the URL's invoke mode, as on
+    // Lambda, whatever our own environment says; an ALB's events are answered buffered
+    // in either mode.
+    if let Some(mode) = spec.function_url {
+        command.env("LAMPHP_RESPONSE_MODE", mode.as_str());
+    }
     match &spec.site {
         LocalSite::Root(root) => command.env("LAMPHP_ROOT", root),
         LocalSite::Release { release, handler } => command
