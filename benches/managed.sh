@@ -43,7 +43,8 @@ for n in "${sizes[@]}"; do
   # It wants a crate to stand in; with --only-lambda-apis it builds nothing.
   (cd bootstrap && exec cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$api" --concurrency "$n" >"$work/watch-$n.log" 2>&1) &
   watch=$!
-  until curl -s -o /dev/null "http://127.0.0.1:$api/"; do sleep 0.1; done
+  # Its root path never answers: wait for the port alone.
+  until (exec 3<>"/dev/tcp/127.0.0.1/$api") 2>/dev/null; do sleep 0.1; done
   AWS_LAMBDA_RUNTIME_API=http://127.0.0.1:$api/.rt AWS_LAMBDA_FUNCTION_NAME=_ AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024 \
     AWS_LAMBDA_FUNCTION_VERSION='$LATEST' AWS_LAMBDA_MAX_CONCURRENCY=$n LAMPHP_LOG=warn \
     LAMPHP_ROOT=$work/root LAMPHP_RUNTIME_DIR=$work/rt-lambda-$n "$bootstrap" lambda >"$work/lambda-$n.log" 2>&1 &
