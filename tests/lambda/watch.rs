@@ -156,12 +156,21 @@ fn managed_instances_answer_overlapping_requests_at_once_and_a_slow_one_alone_ti
     let sleep = |seconds: &str| alb_event("/sleep.php", &[("s", &[seconds])], &[("host", &["t"])]);
     assert_eq!(watch.invoke_when_ready(&sleep("0")).0, 200);
     let watch = std::sync::Arc::new(watch);
-    let overlapping = |seconds: &'static [&'static str]| {
+    // The events sent at once: a sleep of so many seconds each, or a crash.
+    let overlapping = |pages: &'static [&'static str]| {
         let start = std::time::Instant::now();
-        let answers: Vec<(u16, Vec<u8>)> = seconds
+        let answers: Vec<(u16, Vec<u8>)> = pages
             .iter()
-            .map(|s| {
-                let (watch, event) = (watch.clone(), sleep(s));
+            .map(|page| {
+                let event = match *page {
+                    "crash" => alb_event(
+                        "/crash.php",
+                        &[("mark", &["/dev/null"])],
+                        &[("host", &["t"])],
+                    ),
+                    seconds => sleep(seconds),
+                };
+                let watch = watch.clone();
                 std::thread::spawn(move || watch.invoke(&event).unwrap())
             })
             .collect::<Vec<_>>()
@@ -200,6 +209,9 @@ fn managed_instances_answer_overlapping_requests_at_once_and_a_slow_one_alone_ti
         "{}",
         watch.log()
     );
+    // A worker that dies fails its own request only.
+    let (codes, _) = overlapping(&["crash", "0.5", "0.5", "0.5"]);
+    assert_eq!(codes, [502, 200, 200, 200], "{}", watch.log());
     // Each request its own log line under its own id, overlapping or not.
     let log = watch.log();
     let ids: Vec<String> = log
@@ -209,6 +221,6 @@ fn managed_instances_answer_overlapping_requests_at_once_and_a_slow_one_alone_ti
         .map(|r| r["request"].as_str().unwrap().to_owned())
         .collect();
     let distinct: std::collections::HashSet<&String> = ids.iter().collect();
-    assert_eq!((ids.len(), distinct.len()), (13, 13), "{log}");
+    assert_eq!((ids.len(), distinct.len()), (17, 17), "{log}");
     let _ = std::fs::remove_dir_all(runtime_dir);
 }
