@@ -327,9 +327,10 @@ impl PhpArgs {
         }
     }
 
-    /// The session settings, if a table is configured; `timeout` is what a request's
-    /// lease lasts when no deadline is set.
-    fn sessions(&self, timeout: Duration) -> Result<Option<SessionSettings>> {
+    /// The session settings, if a table is configured. A lock's lease, when no deadline
+    /// is set, outlasts the script: php-fpm stops it a second after the timeout (and a
+    /// one-request Lambda sandbox restarts PHP at its deadline).
+    fn sessions(&self) -> Result<Option<SessionSettings>> {
         let Some(table) = self.session_table.clone().filter(|t| !t.is_empty()) else {
             return Ok(None);
         };
@@ -337,7 +338,7 @@ impl PhpArgs {
             table,
             locking: lamphp::sessions::locking_from(self.session_locking.as_deref())?,
             lock_wait: Duration::from_secs(self.session_lock_wait),
-            timeout,
+            timeout: Duration::from_secs(self.timeout + 2),
             site: None,
         }))
     }
@@ -478,11 +479,11 @@ fn raise_fd_limit() {
 fn lambda_settings(args: &LambdaArgs) -> Result<LambdaSettings> {
     let concurrency = args.concurrency();
     let timeout = Duration::from_secs(args.php.timeout);
-    let (fpm, lease) = if concurrency == 1 {
+    let fpm = if concurrency == 1 {
         // One worker: Lambda sends a sandbox one request at a time. A stuck one is
-        // restarted by the invocation that gave up on it. The lease follows each
-        // invocation's deadline; this is for when it is unknown.
-        (args.php.fpm(1, None)?, timeout + Duration::from_secs(2))
+        // restarted by the invocation that gave up on it. The session leases follow each
+        // invocation's deadline.
+        args.php.fpm(1, None)?
     } else {
         // Managed Instances: `serve`'s model behind the Runtime API. A worker per
         // request in flight; a request gets at most LAMPHP_TIMEOUT, its worker killed
@@ -493,7 +494,7 @@ fn lambda_settings(args: &LambdaArgs) -> Result<LambdaSettings> {
             .php
             .fpm(concurrency as usize, Some(timeout + Duration::from_secs(1)))?;
         fpm.kill_timed_out = true;
-        (fpm, timeout + Duration::from_secs(2))
+        fpm
     };
     Ok(LambdaSettings {
         fpm,
@@ -501,7 +502,7 @@ fn lambda_settings(args: &LambdaArgs) -> Result<LambdaSettings> {
         margin: Duration::from_millis(args.deadline_margin_ms),
         offload_bucket: args.offload_bucket.clone(),
         max_response: args.max_response,
-        sessions: args.php.sessions(lease)?,
+        sessions: args.php.sessions()?,
         concurrency,
         response_mode: args.response_mode,
     })
@@ -521,10 +522,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // We answer 504 at the timeout; php-fpm stops the script a moment later.
     let terminate_after = Some(Duration::from_secs(args.php.timeout + 1));
     let config = args.php.fpm(2 * cores, terminate_after)?;
-    // A lock's lease outlasts the script: php-fpm stops it a second after the timeout.
-    let sessions = args
-        .php
-        .sessions(Duration::from_secs(args.php.timeout + 2))?;
+    let sessions = args.php.sessions()?;
     let settings = args.php.settings();
     let started = match specs {
         None => vec![Hosted::start_one(&args.site, settings, config.clone(), sessions).await?],
