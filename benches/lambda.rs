@@ -98,6 +98,7 @@ fn fpm_config(dir: &Path, name: &str, backend: Backend) -> FpmConfig {
         backend,
         terminate_after: None,
         kill_timed_out: false,
+        startup_ini: Vec::new(),
         binary: None,
         children: 1,
         max_requests: 0,

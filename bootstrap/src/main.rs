@@ -309,6 +309,7 @@ impl PhpArgs {
             ini: self.mail_ini()?,
             terminate_after,
             kill_timed_out: false,
+            startup_ini: Vec::new(),
         })
     }
 
@@ -606,7 +607,7 @@ impl Hosted {
     async fn start_one(
         args: &SiteArgs,
         settings: Settings,
-        config: FpmConfig,
+        mut config: FpmConfig,
         sessions: Option<SessionSettings>,
     ) -> Result<Hosted> {
         let (docroot, what) = match args.root().filter(|_| args.release.is_none()) {
@@ -621,7 +622,10 @@ impl Hosted {
                 env.handler = Some(args.handler.clone());
                 let found = site(&env)?;
                 let what = match &env.release {
-                    Some(id) => format!("document root of release {id} (LAMPHP_RELEASE)"),
+                    Some(id) => {
+                        lamphp::release::opcache::serve_from(&mut config, &env.releases_dir(), id);
+                        format!("document root of release {id} (LAMPHP_RELEASE)")
+                    }
                     None => "document root in LAMBDA_TASK_ROOT (no --root, --site or --release)"
                         .to_owned(),
                 };

@@ -272,16 +272,16 @@ impl Env {
         dir
     }
 
-    /// The entries of the releases directory, sorted.
+    /// The entries of the releases directory but the compiled caches' `.opcache`, sorted.
     fn on_efs(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.releases)
-            .map(|d| {
-                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
+        let mut names = names_in(&self.releases);
+        names.retain(|name| name != ".opcache");
         names
+    }
+
+    /// The entries of the compiled caches' directory: one per release that has one.
+    fn caches(&self) -> Vec<String> {
+        names_in(&self.releases.join(".opcache"))
     }
 
     /// Register a revision of `family` with one container `container` (and `env`); its ARN.
@@ -380,6 +380,32 @@ impl Env {
     }
 }
 
+/// The names in `dir`, sorted; none if it does not exist.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Every file under `dir` whose name ends with `suffix`.
+fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_ending(&path, suffix));
+        } else if path.to_string_lossy().ends_with(suffix) {
+            found.push(path);
+        }
+    }
+    found
+}
+
 /// moto checks that the function's role exists. Its IAM takes any signature; the
 /// credential scope tells it the service.
 fn create_role(moto: &Moto) {
@@ -437,6 +463,11 @@ fn deploy_promote_canary_rollback_and_failed_deploys() {
         env.on_efs(),
         std::slice::from_ref(&id1),
         "one whole release, no work directory left"
+    );
+    assert_eq!(
+        env.caches(),
+        std::slice::from_ref(&id1),
+        "and its compiled PHP"
     );
     assert_eq!(env.page(&id1), "site one");
 
@@ -553,14 +584,17 @@ fn deploy_promote_canary_rollback_and_failed_deploys() {
     let (ok, _, err) = env.lamphp(&["--cluster", "site", "status"]);
     assert!(!ok && err.contains("need all three"), "{err}");
 
-    // Prune keeps what a configuration refers to, and deletes the rest.
+    // Prune keeps what a configuration refers to, and deletes the rest, with its cache.
+    assert_eq!(env.caches(), both);
     std::fs::create_dir(env.releases.join("0123456789abcdef")).unwrap();
+    std::fs::create_dir_all(env.releases.join(".opcache/0123456789abcdef/sysid")).unwrap();
     let pruned = env.ok(&["prune"]);
     assert!(pruned.contains("removed: 0123456789abcdef"), "{pruned}");
     assert!(
         Path::new(&env.releases).join(&id1).is_dir() && env.releases.join(&id2).is_dir(),
         "{pruned}"
     );
+    assert_eq!(env.caches(), both, "the pruned release's cache is gone");
 }
 
 #[test]
@@ -702,4 +736,115 @@ fn ecs_services_are_released_with_the_function() {
     let mut left = vec![id1, id2, kept.to_owned()];
     left.sort();
     assert_eq!(env.on_efs(), left, "{pruned}");
+}
+
+/// Issue 15: the unpack compiles the release's PHP into opcache's file cache, beside the
+/// release (never in it, where a URL could reach it), and PHP serving the release starts
+/// with it. Shown by changing a file after the build (a release never changes, so PHP
+/// checks no timestamps): the answer is the compiled one. A cache of another PHP build, a
+/// broken file and no cache at all each cost only the compile: the source's answer, 200.
+#[test]
+fn a_release_is_compiled_once_and_php_serving_it_starts_with_it() {
+    let env = Env::start();
+    let site = env.site("v1", "compiled");
+    // Two files declaring one function, as WordPress's noop.php and functions.php do: in
+    // one PHP request the second would not compile.
+    let public = site.join("public");
+    std::fs::write(
+        public.join("noop.php"),
+        "<?php function shared() { return 1; }",
+    )
+    .unwrap();
+    std::fs::write(
+        public.join("real.php"),
+        "<?php function shared() { return 2; }",
+    )
+    .unwrap();
+    std::fs::write(public.join("broken.php"), "<?php this is not PHP").unwrap();
+    let id = deployed_id(&env.ok(&["deploy", "--site", site.to_str().unwrap()]));
+    assert_eq!(
+        env.caches(),
+        std::slice::from_ref(&id),
+        "one cache, no work directory left"
+    );
+    let release = std::fs::canonicalize(env.releases.join(&id)).unwrap();
+    assert_eq!(
+        files_ending(&release, ".bin"),
+        Vec::<PathBuf>::new(),
+        "nothing compiled is in the release, where its docroot is"
+    );
+    let cache = env.releases.join(".opcache").join(&id);
+    let system_ids = names_in(&cache);
+    assert_eq!(system_ids.len(), 1, "one PHP build: {system_ids:?}");
+    let tree = cache
+        .join(&system_ids[0])
+        .join(release.strip_prefix("/").unwrap())
+        .join("public");
+    assert_eq!(
+        names_in(&tree),
+        ["index.php.bin", "noop.php.bin", "real.php.bin"],
+        "every file that compiles, each in its own request"
+    );
+    let log = env.watch.log();
+    let built = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("compiled the release"))
+        })
+        .unwrap_or_else(|| panic!("no build logged:\n{log}"));
+    assert_eq!(built["files"], 4, "{built}");
+    assert_eq!(built["compiled"], 3, "{built}");
+
+    // The test changes the release under its cache.
+    std::fs::write(release.join("public/index.php"), "<?php echo 'source';").unwrap();
+    let releases = env.releases.to_str().unwrap().to_owned();
+    let page = |what: &str| {
+        let server = Server::serve_env(
+            &[],
+            &[
+                ("LAMPHP_RELEASE", id.as_str()),
+                ("LAMPHP_RELEASES", &releases),
+            ],
+        );
+        let (status, body) = server.get("/");
+        assert_eq!(status, 200, "{what}: {}", server.log());
+        String::from_utf8(body).unwrap()
+    };
+    assert_eq!(page("with its cache"), "compiled");
+
+    let bin = tree.join("index.php.bin");
+    let good = std::fs::read(&bin).unwrap();
+    // A file's header: "OPCACHE\0", then the system id of the build that wrote it.
+    assert_eq!(&good[..8], b"OPCACHE\0");
+    assert_eq!(&good[8..40], system_ids[0].as_bytes());
+    let mut foreign = good.clone();
+    foreign[8..40].copy_from_slice(b"0123456789abcdef0123456789abcdef");
+    std::fs::write(&bin, &foreign).unwrap();
+    assert_eq!(
+        page("a file another build wrote at the same path"),
+        "source"
+    );
+    std::fs::write(&bin, &good).unwrap();
+    assert_eq!(page("the cache put back"), "compiled");
+
+    let other = cache.join("0123456789abcdef0123456789abcdef");
+    std::fs::rename(cache.join(&system_ids[0]), &other).unwrap();
+    assert_eq!(page("only another build's cache"), "source");
+    std::fs::rename(&other, cache.join(&system_ids[0])).unwrap();
+
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0xff;
+    for (what, broken) in [
+        ("a flipped byte", flipped),
+        ("cut in half", good[..middle].to_vec()),
+    ] {
+        std::fs::write(&bin, &broken).unwrap();
+        assert_eq!(page(what), "source", "{what}");
+    }
+    std::fs::remove_dir_all(&cache).unwrap();
+    assert_eq!(page("no cache"), "source");
 }

@@ -87,6 +87,10 @@ pub struct FpmConfig {
     /// scripts may still `ini_set()` them (php-fpm: `php_value[name] = value`; php-cgi:
     /// `-d name=value`).
     pub ini: Vec<(String, String)>,
+    /// Ini settings PHP reads only as it starts (`PHP_INI_SYSTEM` ones such as opcache's
+    /// file cache, which a pool's `php_value` would set too late): `-d name=value` on the
+    /// command line of either backend.
+    pub startup_ini: Vec<(String, String)>,
     /// `request_terminate_timeout`: php-fpm kills a worker whose request runs longer.
     /// A script we stopped waiting for would otherwise hold its worker forever. php-cgi has
     /// no such setting: when this is set, the bootstrap kills the worker itself as soon as
@@ -306,12 +310,23 @@ pub(super) struct Invocation {
 
 /// php-fpm's arguments. `-F` keeps it our child; `-R` because php-fpm refuses a pool
 /// without `user` when run as root, and naming a user would change who scripts run as.
-fn fpm_args(conf: &Path, as_root: bool) -> Vec<OsString> {
+fn fpm_args(config: &FpmConfig, conf: &Path, as_root: bool) -> Result<Vec<OsString>> {
     let mut args: Vec<OsString> = vec!["-F".into(), "-y".into(), conf.into()];
     if as_root {
         args.push("-R".into());
     }
-    args
+    push_defines(&mut args, &config.startup_ini)?;
+    Ok(args)
+}
+
+/// `-d name=value` for each setting, as both backends take them.
+fn push_defines(args: &mut Vec<OsString>, settings: &[(String, String)]) -> Result<()> {
+    for (name, value) in settings {
+        check_ini(name, value)?;
+        args.push("-d".into());
+        args.push(format!("{name}={value}").into());
+    }
+    Ok(())
 }
 
 /// php-cgi's command line: `-b` binds the socket (before it forks its children, so it is
@@ -323,11 +338,8 @@ fn cgi_invocation(config: &FpmConfig, socket: &Path) -> Result<Invocation> {
         bail!("php-cgi needs at least one worker (children = 0)");
     }
     let mut args: Vec<OsString> = vec!["-b".into(), socket.into()];
-    for (name, value) in &config.ini {
-        check_ini(name, value)?;
-        args.push("-d".into());
-        args.push(format!("{name}={value}").into());
-    }
+    push_defines(&mut args, &config.startup_ini)?;
+    push_defines(&mut args, &config.ini)?;
     let env = vec![
         ("PHP_FCGI_CHILDREN", config.children.to_string().into()),
         (
@@ -370,7 +382,7 @@ pub(super) fn prepare(
                 format!("writing php-fpm's pool config {}", conf_path.display())
             })?;
             Invocation {
-                args: fpm_args(&conf_path, as_root),
+                args: fpm_args(config, &conf_path, as_root)?,
                 env: Vec::new(),
             }
         }
@@ -524,6 +536,7 @@ mod tests {
             backend: Backend::Fpm,
             terminate_after: None,
             kill_timed_out: false,
+            startup_ini: Vec::new(),
             binary: None,
             children,
             max_requests,
@@ -638,6 +651,35 @@ mod tests {
         );
         let (as_user, _) = prepare(&fpm, Path::new("/usr/sbin/php-fpm8.2"), false).unwrap();
         assert_eq!(as_user.args, args(&[f, y, conf.as_os_str()]));
+        // Start-up settings are defines on the command line, never pool lines.
+        let d = OsStr::new("-d");
+        let cache = OsStr::new("opcache.file_cache=/tmp/c");
+        let started = FpmConfig {
+            startup_ini: vec![("opcache.file_cache".into(), "/tmp/c".into())],
+            ..fpm.clone()
+        };
+        let (invocation, _) = prepare(&started, Path::new("/usr/sbin/php-fpm8.2"), false).unwrap();
+        assert_eq!(invocation.args, args(&[f, y, conf.as_os_str(), d, cache]));
+        assert!(!std::fs::read_to_string(&conf)
+            .unwrap()
+            .contains("file_cache"));
+        let cgi_started = FpmConfig {
+            backend: Backend::Cgi,
+            ..started.clone()
+        };
+        let (invocation, socket) =
+            prepare(&cgi_started, Path::new("/usr/bin/php-cgi8.2"), true).unwrap();
+        let limit = OsStr::new("memory_limit=1G");
+        let b = OsStr::new("-b");
+        assert_eq!(
+            invocation.args,
+            args(&[b, socket.as_os_str(), d, cache, d, limit])
+        );
+        let injected = FpmConfig {
+            startup_ini: vec![("opcache.file_cache".into(), "x\nlisten = 1".into())],
+            ..started
+        };
+        assert!(error_of(prepare(&injected, Path::new("/x"), true)).contains("line break"));
 
         let cgi = FpmConfig {
             backend: Backend::Cgi,

@@ -72,6 +72,7 @@ impl Setup {
             backend: Backend::Fpm,
             terminate_after: None,
             kill_timed_out: false,
+            startup_ini: Vec::new(),
             binary: None,
             children,
             max_requests: 0,
@@ -321,6 +322,7 @@ async fn a_php_fpm_that_never_listens_is_given_up_on_and_killed() {
     let config = FpmConfig {
         terminate_after: None,
         kill_timed_out: false,
+        startup_ini: Vec::new(),
         binary: Some(fake),
         ..setup.config(1)
     };

@@ -74,7 +74,9 @@ impl Invoker {
                 let reply = fit::page_reply(refusal.status(), &refusal.html());
                 return Ok(event::encode(kind, &reply.as_reply()));
             }
-            Err(EventError::UnknownShape) => return self.command(payload.get(), &id).await,
+            Err(EventError::UnknownShape) => {
+                return self.command(payload.get(), &id, deadline).await
+            }
             Err(e) => {
                 tracing::error!(request = %id, "not an HTTP event: {e}");
                 return Err(e.into());
@@ -158,7 +160,12 @@ impl Invoker {
     }
 
     /// An invocation that is no HTTP event: a release command, or an error.
-    async fn command(&self, payload: &str, id: &str) -> Result<Box<RawValue>, InvokeError> {
+    async fn command(
+        &self,
+        payload: &str,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<Box<RawValue>, InvokeError> {
         let command = match Command::decode(payload.as_bytes()) {
             Ok(Some(command)) => command,
             Ok(None) => {
@@ -170,7 +177,7 @@ impl Invoker {
                 return Err(e.into());
             }
         };
-        match self.releases.run(command).await {
+        match self.releases.run(command, deadline).await {
             Ok(answer) => Ok(serde_json::value::to_raw_value(&answer)
                 .expect("a serde_json::Value always serialises")),
             Err(e) => {

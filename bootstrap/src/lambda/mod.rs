@@ -22,7 +22,7 @@ use crate::app::{App, Settings};
 use crate::docroot::FsDocroot;
 use crate::fpm::FpmConfig;
 use crate::php::Php;
-use crate::release::Releases;
+use crate::release::{opcache, Releases};
 use anyhow::{anyhow, bail, Context, Result};
 use invocation::Invoker;
 use lambda_runtime::tower;
@@ -80,8 +80,13 @@ pub async fn run(settings: LambdaSettings) -> Result<()> {
 }
 
 async fn init(settings: LambdaSettings) -> Result<Invoker> {
+    let env = config::SiteEnv::from_env();
+    let mut fpm = settings.fpm.clone();
+    if let Some(release) = &env.release {
+        opcache::serve_from(&mut fpm, &env.releases_dir(), release);
+    }
     // php-fpm's start-up is most of a cold start; the checks below run meanwhile.
-    let php = tokio::spawn(Php::start(settings.fpm.clone(), settings.sessions.clone()));
+    let php = tokio::spawn(Php::start(fpm, settings.sessions.clone()));
     let checked = check(&settings).await;
     let Php {
         fpm,
@@ -97,12 +102,12 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
     };
     let app =
         docroot.map(|docroot| App::new(FsDocroot::new(docroot), client, settings.core.clone()));
-    let env = config::SiteEnv::from_env();
     Ok(Invoker {
         app,
         releases: Releases {
             dir: env.releases_dir(),
             serving: env.release,
+            php: settings.fpm.clone(),
         },
         fpm,
         offload,

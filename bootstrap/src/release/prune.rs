@@ -4,7 +4,8 @@
 //! release this instance serves is kept whatever it says, and so are other people's
 //! files (anything that is not a release id). Work directories of unpacks that died
 //! (`.partial-*`) go once they are an hour old: a younger one may be an unpack running
-//! in another instance now.
+//! in another instance now. The compiled cache of a release ([`super::opcache`]) goes with
+//! it.
 
 use super::unpack::is_partial;
 use anyhow::{Context, Result};
@@ -80,9 +81,41 @@ pub fn prune(dir: &Path, keep: &[String], serving: Option<&str>) -> Result<Prune
             Fate::Ignore => {}
         }
     }
+    prune_caches(dir, now)?;
     pruned.removed.sort();
     pruned.kept.sort();
     Ok(pruned)
+}
+
+/// The compiled caches ([`super::opcache`]) of releases no longer there, and the work
+/// directories of builds that died.
+fn prune_caches(dir: &Path, now: SystemTime) -> Result<()> {
+    let caches = dir.join(super::opcache::CACHES);
+    let entries = match fs::read_dir(&caches) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", caches.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", caches.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or_default();
+        let orphan = if is_partial(&name) {
+            age >= STALE_PARTIAL
+        } else {
+            id::check(&name).is_ok() && !dir.join(&name).is_dir()
+        };
+        if orphan {
+            fs::remove_dir_all(entry.path())
+                .with_context(|| format!("deleting the compiled cache {name}"))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -116,7 +149,20 @@ mod tests {
             fs::create_dir(dir.path().join(name)).unwrap();
         }
         fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        let caches = dir.path().join(".opcache");
+        for name in ["a", "b", "gone", ".partial-b-2"] {
+            fs::create_dir_all(caches.join(name).join("sysid")).unwrap();
+        }
         let pruned = prune(dir.path(), &["a".into()], Some("serving")).unwrap();
+        let cached: Vec<_> = ["a", "b", "gone", ".partial-b-2"]
+            .into_iter()
+            .filter(|name| caches.join(name).exists())
+            .collect();
+        assert_eq!(
+            cached,
+            ["a", ".partial-b-2"],
+            "a pruned release's cache goes, a kept one's and a fresh build's stay"
+        );
         assert_eq!(pruned.removed, ["b", "c"]);
         assert_eq!(pruned.kept, ["a", "serving"]);
         assert!(

@@ -103,7 +103,7 @@ fn publish(partial: &Path, target: &Path, dir: &Path) -> Result<bool> {
     Ok(true)
 }
 
-fn random_suffix() -> Result<String> {
+pub(super) fn random_suffix() -> Result<String> {
     let mut bytes = [0u8; 6];
     getrandom::getrandom(&mut bytes)
         .map_err(|e| anyhow!("no randomness for a work directory's name: {e}"))?;
