@@ -17,7 +17,7 @@ HOST_PHP_PACKAGES := php8.2-fpm php8.2-cli php8.2-opcache php8.2-intl php8.2-cur
 LAYER_PACKAGES := patchelf zip binutils perl debian-archive-keyring
 TEST_PACKAGES := $(RUN_PACKAGES) $(HOST_PHP_PACKAGES) $(LAYER_PACKAGES) nginx curl dokuwiki \
   wordpress wordpress-theme-twentytwentythree mariadb-server bubblewrap unzip umoci
-BENCH_PACKAGES := $(TEST_PACKAGES) wrk
+BENCH_PACKAGES := $(TEST_PACKAGES) wrk php-symfony-http-kernel php-symfony-routing
 LISTEN ?= 127.0.0.1:8080
 # Seconds each fuzz target runs in `make test` (cargo fuzz: the event decoder, the CGI
 # response parser).
@@ -79,6 +79,7 @@ bench: deps-bench
 	benches/run.sh
 	$(CARGO) build --release -p lamphp-bootstrap
 	$(CARGO) bench -p lamphp-bootstrap --bench lambda
+	$(CARGO) bench -p lamphp-bootstrap --bench coldstart
 
 # Ten minutes at half capacity, watching memory and descriptors: a benchmark, not a test.
 soak: deps-bench

@@ -13,17 +13,17 @@
 //! The bootstrap runs as on Lambda: its own Runtime API loop against a Runtime API
 //! endpoint (`lamphp::local::runtime_api`), one PHP worker.
 
+mod common;
+
 use bytes::BytesMut;
+use common::{ms, spread, Spread};
 use lamphp::cgi::Params;
 use lamphp::fastcgi::record::{self, Frame};
 use lamphp::fpm::{Backend, Fpm, FpmConfig};
-use lamphp::local::{
-    alb,
-    runtime_api::{Outcome, Phase, RuntimeApi},
-};
+use lamphp::local::runtime_api::{Outcome, Phase, RuntimeApi};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -72,25 +72,8 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-struct Spread {
-    median: Duration,
-    p99: Duration,
-}
-
-fn spread(mut samples: Vec<Duration>) -> Spread {
-    samples.sort();
-    Spread {
-        median: samples[samples.len() / 2],
-        p99: samples[samples.len() * 99 / 100],
-    }
-}
-
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn fpm_config(dir: &Path, name: &str, backend: Backend) -> FpmConfig {
@@ -162,8 +145,7 @@ fn raw_fastcgi(socket: &Path, script: &Path) -> Vec<Duration> {
 
 /// A Lambda sandbox: this binary's Runtime API loop over `root`.
 fn sandbox(endpoint: &str, dir: &Path, root: &Path, n: usize, backend: Backend) -> Child {
-    Command::new(bootstrap())
-        .arg("lambda")
+    common::sandbox(endpoint, &dir.join(format!("sandbox-{n}")))
         .env(
             "LAMPHP_PHP_BACKEND",
             match backend {
@@ -171,29 +153,11 @@ fn sandbox(endpoint: &str, dir: &Path, root: &Path, n: usize, backend: Backend) 
                 Backend::Cgi => "cgi",
             },
         )
-        .env("AWS_LAMBDA_RUNTIME_API", endpoint)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("LAMPHP_ROOT", root)
-        .env("LAMPHP_RUNTIME_DIR", dir.join(format!("sandbox-{n}")))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("starting the bootstrap")
-}
-
-/// The release binary next to this bench's own executable (target/release/).
-fn bootstrap() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join("bootstrap");
-    assert!(
-        path.exists(),
-        "build the binary first: cargo build --release -p lamphp-bootstrap ({})",
-        path.display()
-    );
-    path
 }
 
 /// The function answered (whatever it answered).
@@ -202,12 +166,7 @@ fn answered(outcome: Outcome) {
 }
 
 fn hello_event() -> Vec<u8> {
-    let (parts, ()) = http::Request::get("/hello.php")
-        .header("host", "bench.test")
-        .body(())
-        .unwrap()
-        .into_parts();
-    alb::event_from_http(&parts, b"", "127.0.0.1:40000".parse().unwrap(), 443, true)
+    common::get_event("/hello.php", "bench.test")
 }
 
 async fn cold_starts(dir: &Path, root: &Path, backend: Backend) -> (Duration, Duration) {

@@ -277,7 +277,8 @@ impl Supervisor {
                 self.state.pid.store(master.pid(), Ordering::SeqCst);
                 self.state.generation.fetch_add(1, Ordering::SeqCst);
                 self.state.set(Status::Ready);
-                tracing::info!(pid = master.pid(), socket = %self.socket.display(), "{name} is ready");
+                let ready_ms = master.age().as_secs_f64() * 1e3;
+                tracing::info!(pid = master.pid(), socket = %self.socket.display(), ready_ms, "{name} is ready");
                 Ok(master)
             }
             Err(problem) => {
