@@ -20,6 +20,8 @@ mod mariadb;
 #[path = "../tests/wordpress/site.rs"]
 mod wordpress;
 
+// Each bench uses its part of what they share.
+#[allow(dead_code)]
 mod common;
 
 use common::{ms, spread};
@@ -103,7 +105,8 @@ fn main() {
                         }
                     })
                     .collect();
-                let median = |f: fn(&Cold) -> Duration| spread(colds.iter().map(f).collect()).median;
+                let median =
+                    |f: fn(&Cold) -> Duration| spread(colds.iter().map(f).collect()).median;
                 let (fpm, ready, first, warm) = (
                     median(|c| c.fpm),
                     median(|c| c.ready),
@@ -113,7 +116,11 @@ fn main() {
                 println!(
                     "{:<10} {:<7} {:<9} {:>8.1} {:>9.1} {:>8.1} {:>8.1} {:>7.1} {:>10.2}x",
                     app.name,
-                    if mode == Mode::Lambda { "lambda" } else { "serve" },
+                    if mode == Mode::Lambda {
+                        "lambda"
+                    } else {
+                        "serve"
+                    },
                     if compiled { "compiled" } else { "none" },
                     ms(fpm),
                     ms(ready.saturating_sub(fpm)),
@@ -236,8 +243,18 @@ echo is_wp_error($installed) ? $installed->get_error_message() : 'installed';
 }
 
 fn copy(from: &Path, to: &Path) {
-    let status = Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap();
-    assert!(status.success(), "cp -a {} {}", from.display(), to.display());
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
 }
 
 /// The host's php-fpm, one worker, as the bootstrap starts it on Lambda.
@@ -314,11 +331,19 @@ async fn lambda(releases: &Path, id: &str, app: &App, runtime: &Path) -> Cold {
     let mut attached = api.attach(1, true);
     let event = common::get_event(app.path, "bench.test");
     let start = Instant::now();
-    let mut child = site_env(&mut common::sandbox(&attached.endpoint, runtime), releases, id)
-        .spawn()
-        .expect("starting the bootstrap");
+    let mut child = site_env(
+        &mut common::sandbox(&attached.endpoint, runtime),
+        releases,
+        id,
+    )
+    .spawn()
+    .expect("starting the bootstrap");
     let log = lines(child.stdout.take().unwrap());
-    assert_eq!(attached.initialised().await, Phase::Ready, "{id}: init failed");
+    assert_eq!(
+        attached.initialised().await,
+        Phase::Ready,
+        "{id}: init failed"
+    );
     let ready = start.elapsed();
     let mut times = Vec::with_capacity(WARM + 1);
     for _ in 0..=WARM {

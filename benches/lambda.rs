@@ -13,6 +13,8 @@
 //! The bootstrap runs as on Lambda: its own Runtime API loop against a Runtime API
 //! endpoint (`lamphp::local::runtime_api`), one PHP worker.
 
+// Each bench uses its part of what they share.
+#[allow(dead_code)]
 mod common;
 
 use bytes::BytesMut;
@@ -24,7 +26,7 @@ use lamphp::local::runtime_api::{Outcome, Phase, RuntimeApi};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
