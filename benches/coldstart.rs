@@ -14,6 +14,7 @@
 //! without its PHP compiled as it was unpacked ([`lamphp::release::opcache`]); in Lambda
 //! mode (the bootstrap's Runtime API loop against `bootstrap local`'s Runtime API
 //! endpoint, one worker) and in `serve` (one worker, so that the two start the same PHP).
+//! Arguments name the applications to measure (`-- wordpress`); none, all three.
 
 #[path = "../tests/wordpress/mariadb.rs"]
 mod mariadb;
@@ -67,11 +68,22 @@ fn main() {
     std::fs::create_dir_all(&releases).unwrap();
     let db = mariadb::MariaDb::start();
     db.sql("CREATE DATABASE wordpress");
-    let apps = [
-        hello(&releases),
-        symfony(&releases),
-        wordpress(&releases, dir.path(), db.port),
-    ];
+    // `cargo bench --bench coldstart -- wordpress` measures WordPress alone.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let mut apps = Vec::new();
+    if wanted("hello") {
+        apps.push(hello(&releases));
+    }
+    if wanted("symfony") {
+        apps.push(symfony(&releases));
+    }
+    if wanted("wordpress") {
+        apps.push(wordpress(&releases, dir.path(), db.port));
+    }
     let rt = tokio::runtime::Runtime::new().unwrap();
     for app in &apps {
         let compiled = format!("{}-compiled", app.name);

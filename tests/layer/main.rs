@@ -478,6 +478,108 @@ fn the_layer_serves_a_site_under_the_runtime_api_emulator() {
     }
 }
 
+/// A plain HTTP server on a loopback port that answers every request with `body`: where
+/// the function downloads a release's bundle from, as from its presigned S3 URL.
+fn serving(body: Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    port
+}
+
+/// Issue 15 on the target: the layer's own PHP compiles a release as the function unpacks
+/// it, and the layer's php-fpm serving that release starts with the compiled scripts
+/// (the release is changed under its cache, so the compiled answer shows it was read).
+#[test]
+fn the_layers_php_compiles_a_release_as_it_is_unpacked_and_starts_with_it() {
+    use sha2::Digest;
+    let layer = layer();
+    let work = tempfile::tempdir().unwrap();
+    let releases = work.path().join("releases");
+    std::fs::create_dir(&releases).unwrap();
+    let site = work.path().join("site/public");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("index.php"), "<?php echo 'compiled';").unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    tar.append_dir_all("public", &site).unwrap();
+    let bundle = tar.into_inner().unwrap().finish().unwrap();
+    let sha256 = hex::encode(sha2::Sha256::digest(&bundle));
+    let id = "c0ffee0123456789";
+    let url = format!("http://127.0.0.1:{}/bundle.tar.gz", serving(bundle));
+    let in_sandbox = format!("/tmp/releases/{id}");
+    let function = |release: Option<&str>, watch: &mut Watch| {
+        let mut command = bwrap("--ro-bind", &layer.root);
+        command.arg("--bind").arg(&releases).arg("/tmp/releases");
+        let api = watch.api();
+        let mut env = vec![
+            ("AWS_LAMBDA_RUNTIME_API", api.as_str()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "_"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("LAMBDA_TASK_ROOT", "/var/task"),
+            ("_HANDLER", "public/index.php"),
+            ("LAMPHP_RELEASES", "/tmp/releases"),
+        ];
+        env.extend(release.map(|id| ("LAMPHP_RELEASE", id)));
+        for (name, value) in env {
+            command.args(["--setenv", name, value]);
+        }
+        command.arg("/opt/bootstrap");
+        watch.spawn(command);
+    };
+
+    let mut unpacking = Watch::start(Path::new(env!("CARGO_MANIFEST_DIR")));
+    function(None, &mut unpacking);
+    let unpack =
+        serde_json::json!({"lamphp": {"unpack": {"release": id, "url": url, "sha256": sha256}}});
+    let (status, unpacked) = unpacking.invoke_when_ready(unpack.to_string().as_bytes());
+    let unpacked = String::from_utf8_lossy(&unpacked).into_owned();
+    assert_eq!(status, 200, "{unpacked}\n{}", unpacking.log());
+    assert!(unpacked.contains("\"files\":1"), "{unpacked}");
+    let cache = releases.join(".opcache").join(id);
+    let system_ids: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap_or_else(|e| panic!("no cache in {}: {e}\n{}", cache.display(), unpacking.log()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(system_ids.len(), 1, "{system_ids:?}");
+    let bin = cache
+        .join(&system_ids[0])
+        .join(in_sandbox.trim_start_matches('/'))
+        .join("public/index.php.bin");
+    let header = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    assert_eq!(&header[8..40], system_ids[0].as_bytes());
+    drop(unpacking);
+
+    std::fs::write(
+        releases.join(id).join("public/index.php"),
+        "<?php echo 'source';",
+    )
+    .unwrap();
+    let mut serving = Watch::start(Path::new(env!("CARGO_MANIFEST_DIR")));
+    function(Some(id), &mut serving);
+    let (status, _, body) = answer(&serving, &alb_get("/", &[], &[]));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "compiled"),
+        "{}",
+        serving.log()
+    );
+}
+
 /// `page` (the site's index.php) was run by the layer's PHP with the layer's ini, its
 /// extensions, time zones, iconv modules and CA bundle, and the site's conf.d; PHP's
 /// error_log() reached the bootstrap's log; no library path leaks into what scripts run.
