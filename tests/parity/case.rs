@@ -97,7 +97,8 @@ impl AlbFate {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Parser {
     /// hyper answers a bare 400 (no nginx page) where nginx answers 400 with its page,
-    /// 505, or even serves the request.
+    /// 505, or even serves the request (a raw Latin-1 byte in the target: `http::Uri`
+    /// holds only UTF-8, where RFC 3986 wants such bytes percent-encoded anyway).
     Refuses,
     /// hyper accepts the request but hands it on changed (it trims tabs around header
     /// values, and drops a raw `#fragment` from the target): the status must match.

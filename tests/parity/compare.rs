@@ -88,9 +88,9 @@ pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Ve
             r.status_line, l.status_line
         ));
     }
-    // Content-Length is compared only when neither side chunks and both pages are nginx's.
-    let chunked = r.is_chunked() || l.is_chunked() || crate::lambda::streamed_to_close(mode, r);
-    let drop_length = normalize::error_page_signature(&mut lamphp.response.body) || chunked;
+    // Content-Length is compared only when neither side chunks.
+    let drop_length = r.is_chunked() || l.is_chunked() || crate::lambda::streamed_to_close(mode, r);
+    normalize::error_page_signature(&mut lamphp.response);
     let by_server = crate::http::find(&reference.response.body, normalize::NGINX).is_some();
     let mut ref_headers = header_groups(&reference, mode, drop_length, by_server);
     crate::lambda::single_value_response(mode, &mut ref_headers);
@@ -102,8 +102,11 @@ pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Ve
             normalize::own_port_in_server_port(&mut rj, reference.port);
             normalize::own_port_in_server_port(&mut lj, lamphp.port);
             normalize::php_cgi_pool_variables(&mut lj);
+            normalize::server_software(&rj, &mut lj, &mut diffs);
             if mode.is_lambda() {
                 crate::lambda::trace_id(&mut lj);
+                crate::lambda::sandbox_environment(&mut lj);
+                crate::lambda::lossy_header_bytes(&mut rj);
                 crate::lambda::server_addr(&mut rj);
                 crate::lambda::server_addr(&mut lj);
             }

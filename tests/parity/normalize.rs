@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::case::{header_lines, Mode};
+use crate::http::Response;
 
 /// The last line of every page nginx generates itself (errors, redirects).
 pub const NGINX: &[u8] = b"<hr><center>nginx/1.22.1</center>";
@@ -29,6 +30,25 @@ pub fn php_cgi_pool_variables(dump: &mut Value) {
     if let Some(server) = dump.pointer_mut("/server").and_then(Value::as_object_mut) {
         server.shift_remove("PHP_FCGI_CHILDREN");
         server.shift_remove("PHP_FCGI_MAX_REQUESTS");
+    }
+}
+
+/// The README's departure `SERVER_SOFTWARE`: lamphp names itself, and "nginx" after it
+/// for the applications that choose pretty URLs by it. lamphp's value must be exactly
+/// that; it is then set to the reference's.
+pub fn server_software(reference: &Value, lamphp: &mut Value, diffs: &mut Vec<String>) {
+    let want = format!("lamphp/{} (nginx)", env!("CARGO_PKG_VERSION"));
+    let Some(theirs) = reference.pointer("/server/SERVER_SOFTWARE").cloned() else {
+        return;
+    };
+    match lamphp.pointer_mut("/server/SERVER_SOFTWARE") {
+        Some(ours) if ours.as_str() == Some(want.as_str()) => *ours = theirs,
+        Some(ours) => diffs.push(format!(
+            "server.SERVER_SOFTWARE: expected {want:?} vs lamphp {ours}"
+        )),
+        None => diffs.push(format!(
+            "server.SERVER_SOFTWARE: expected {want:?} vs lamphp (missing)"
+        )),
     }
 }
 
@@ -68,14 +88,25 @@ pub fn proxy_redirect_location(
 }
 
 /// Departure (c): pages nginx itself generates end with `<hr><center>nginx/1.22.1</center>`;
-/// lamphp's name lamphp and its version there. lamphp's line is turned back into nginx's.
-/// Returns whether the body had lamphp's signature.
-pub fn error_page_signature(body: &mut Vec<u8>) -> bool {
+/// lamphp's name lamphp and its version there. lamphp's line is turned back into nginx's,
+/// and its Content-Length made smaller by as many bytes as that took off the body, so the
+/// length is still compared (http.rs has checked it against the bytes sent).
+pub fn error_page_signature(response: &mut Response) {
     let lamphp = format!("<hr><center>lamphp/{}</center>", env!("CARGO_PKG_VERSION"));
-    let replaced = crate::case::replace(body, lamphp.as_bytes(), NGINX);
-    let changed = replaced != *body;
-    *body = replaced;
-    changed
+    let replaced = crate::case::replace(&response.body, lamphp.as_bytes(), NGINX);
+    let shorter = response.body.len() as i64 - replaced.len() as i64;
+    response.body = replaced;
+    if shorter == 0 {
+        return;
+    }
+    for (name, value) in &mut response.headers {
+        let length = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok());
+        if let (true, Some(length)) = (name.eq_ignore_ascii_case("content-length"), length) {
+            *value = (length - shorter).to_string().into_bytes();
+        }
+    }
 }
 
 /// Departure (a): nginx 1.22 passes every copy of a repeated request header and PHP keeps
@@ -271,14 +302,22 @@ mod tests {
     }
 
     #[test]
-    fn only_lamphps_signature_is_put_back() {
-        let mut page = format!(
+    fn only_lamphps_signature_is_put_back_and_its_length_with_it() {
+        let page = format!(
             "x<hr><center>lamphp/{}</center>\r\n",
             env!("CARGO_PKG_VERSION")
-        )
-        .into_bytes();
-        assert!(error_page_signature(&mut page));
-        assert_eq!(page, b"x<hr><center>nginx/1.22.1</center>\r\n");
-        assert!(!error_page_signature(&mut page));
+        );
+        let raw = format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{page}",
+            page.len()
+        );
+        let mut response = crate::http::parse(raw.as_bytes()).unwrap();
+        error_page_signature(&mut response);
+        let nginx = b"x<hr><center>nginx/1.22.1</center>\r\n";
+        assert_eq!(response.body, nginx);
+        let length = nginx.len().to_string().into_bytes();
+        assert_eq!(response.header("content-length"), Some(&length[..]));
+        error_page_signature(&mut response);
+        assert_eq!(response.header("content-length"), Some(&length[..]));
     }
 }

@@ -2,6 +2,7 @@
 //! the small builder in `case.rs`), the modes it runs in and its flags.
 
 mod bodies;
+mod bytes;
 mod headers;
 mod host;
 mod methods;
@@ -21,6 +22,7 @@ pub fn all(root: &Path) -> Vec<Case> {
         paths::cases(),
         methods::cases(),
         bodies::cases(),
+        bytes::cases(),
         headers::cases(),
         host::cases(),
         scripts::cases(),
