@@ -188,7 +188,11 @@ fn add_slash(head: &Head, uri: &[u8]) -> Response<Body> {
     };
     let default_port = if scheme == "https" { "443" } else { "80" };
     let mut location = format!("{scheme}://{host}").into_bytes();
-    if !origin.server_port.is_empty() && origin.server_port != default_port {
+    if host.is_empty() {
+        // No Host and no address of our own (an ALB health check on Lambda): a URL
+        // like `http://:80/dir/` leads nowhere, a path the client resolves does.
+        location.clear();
+    } else if !origin.server_port.is_empty() && origin.server_port != default_port {
         location.push(b':');
         location.extend_from_slice(origin.server_port.as_bytes());
     }
@@ -207,5 +211,54 @@ fn add_slash(head: &Head, uri: &[u8]) -> Response<Body> {
         // A decoded path with control bytes cannot go in a header; nginx would send it
         // anyway, which no client could follow.
         Err(_) => error_page::response(StatusCode::BAD_REQUEST),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::origin::Origin;
+    use crate::request::Host;
+
+    fn location(host: &str, scheme: &str, server_addr: &str, port: &str) -> String {
+        let head = Head {
+            method: Method::GET,
+            path: b"/dir".to_vec(),
+            query: Some(b"a=1".to_vec()),
+            version: http::Version::HTTP_11,
+            headers: http::HeaderMap::new(),
+            host: Host {
+                name: host.into(),
+                port: None,
+            },
+            origin: Origin {
+                scheme: scheme.into(),
+                server_addr: server_addr.into(),
+                server_port: port.into(),
+                ..Origin::default()
+            },
+        };
+        let res = add_slash(&head, b"/dir");
+        assert_eq!(res.status(), StatusCode::MOVED_PERMANENTLY);
+        res.headers()[header::LOCATION].to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn directory_redirects_name_the_origin_the_client_used() {
+        assert_eq!(
+            location("h", "HTTPS", "10.0.0.1", "443"),
+            "https://h/dir/?a=1"
+        );
+        assert_eq!(
+            location("h", "https", "10.0.0.1", "8443"),
+            "https://h:8443/dir/?a=1"
+        );
+        assert_eq!(location("h", "http", "10.0.0.1", "80"), "http://h/dir/?a=1");
+        assert_eq!(location("h", "", "10.0.0.1", ""), "http://h/dir/?a=1");
+        assert_eq!(
+            location("", "http", "10.0.0.1", "8080"),
+            "http://10.0.0.1:8080/dir/?a=1"
+        );
+        assert_eq!(location("", "http", "", "8080"), "/dir/?a=1");
     }
 }
