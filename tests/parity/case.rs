@@ -65,6 +65,9 @@ pub struct Case {
     pub parser: Option<Parser>,
     /// What the ALB does with the request in the Lambda modes, when it cannot pass it on.
     pub alb_fate: Option<AlbFate>,
+    /// The head the reference is sent instead of `head` ([`Parser::Accepts`]: the request
+    /// as hyper frames it, which nginx would refuse as sent).
+    pub reference_head: Option<Vec<u8>>,
 }
 
 /// Requests the ALB in front of a Lambda cannot pass on, or answers it cannot pass back
@@ -105,8 +108,10 @@ pub enum Parser {
     Normalizes,
     /// hyper accepts, as RFC 9112 allows, a body framing nginx refuses with 400:
     /// Transfer-Encoding beside Content-Length (the chunked framing wins and the length
-    /// header is dropped), or one Content-Length repeated with the same value. The body
-    /// PHP gets is the one framed; lamphp must answer 200.
+    /// header is dropped), or one Content-Length repeated with the same value. lamphp must
+    /// answer 200, and what PHP gets must be exactly what the reference shows for the
+    /// request as framed (`Case::reference_head`, set by [`Case::accepts`]): the whole
+    /// comparison follows.
     Accepts,
 }
 
@@ -135,6 +140,7 @@ pub fn raw(name: &str, head: impl AsRef<[u8]>) -> Case {
         forbid: None,
         parser: None,
         alb_fate: None,
+        reference_head: None,
     }
 }
 
@@ -180,6 +186,14 @@ impl Case {
 
     pub fn parser(mut self, parser: Parser) -> Case {
         self.parser = Some(parser);
+        self
+    }
+
+    /// [`Parser::Accepts`]: the reference is sent `framed`, the head as hyper reads the
+    /// case's.
+    pub fn accepts(mut self, framed: impl AsRef<[u8]>) -> Case {
+        self.parser = Some(Parser::Accepts);
+        self.reference_head = Some(framed.as_ref().to_vec());
         self
     }
 

@@ -142,9 +142,10 @@ fn requests(
     lam_port: u16,
     servers: &Servers,
 ) -> (Vec<u8>, Vec<u8>) {
+    let for_reference = case.reference_head.as_ref().unwrap_or(&case.head);
     let joined = match case.repeated_headers && mode != Mode::LambdaSingle {
-        true => normalize::join_repeated_headers(&case.head),
-        false => case.head.clone(),
+        true => normalize::join_repeated_headers(for_reference),
+        false => for_reference.clone(),
     };
     if !mode.is_lambda() {
         let lam_request = case.render(mode, lam_port, &case.head);
