@@ -60,6 +60,7 @@ impl App {
         let Request { head, body } = req;
         // nginx refuses these before any location sees them.
         if matches!(head.method, Method::TRACE | Method::CONNECT) {
+            discard(body);
             return error_page::response(StatusCode::METHOD_NOT_ALLOWED);
         }
         let normalized = match uri::normalize(&head.path) {
@@ -77,10 +78,21 @@ impl App {
                 let script = (&script_name[..], &path_info[..]);
                 self.php(&head, body, script, request_id, deadline).await
             }
+            other => {
+                discard(body);
+                self.answer(&head, other).await
+            }
+        }
+    }
+
+    /// The answer to a request that does not go to PHP.
+    async fn answer(&self, head: &Head, route: Route) -> Response<Body> {
+        match route {
+            Route::Php { .. } => unreachable!("App::handle sends PHP routes to App::php"),
             Route::Static { uri } => {
                 static_file::serve(&self.docroot.path(&uri), &head.method, &head.headers).await
             }
-            Route::AddSlash { uri } => add_slash(&head, &uri),
+            Route::AddSlash { uri } => add_slash(head, &uri),
             Route::Forbidden => error_page::response(StatusCode::FORBIDDEN),
             Route::NotFound => error_page::response(StatusCode::NOT_FOUND),
             Route::MethodNotAllowed => error_page::response(StatusCode::METHOD_NOT_ALLOWED),
@@ -170,6 +182,24 @@ impl App {
             .boxed_unsync();
         Ok((body, Some(len)))
     }
+}
+
+/// How long a request body nothing reads may still take to arrive (nginx's
+/// `lingering_time`).
+const LINGERING_TIME: Duration = Duration::from_secs(30);
+
+/// nginx reads and drops a request body nothing consumes (a POST to a static file, to a
+/// redirect) and keeps the connection for the next request. Dropped unread, the body makes
+/// hyper close the connection whenever it has not all arrived by the end of the answer,
+/// and the requests pipelined behind it go unanswered.
+fn discard(mut body: RequestBody) {
+    if body.is_end_stream() {
+        return;
+    }
+    tokio::spawn(async move {
+        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+        let _ = tokio::time::timeout(LINGERING_TIME, drain).await;
+    });
 }
 
 /// nginx's answer to a directory asked for without its slash: 301 to the same URL with

@@ -65,6 +65,8 @@ pub struct Case {
     pub parser: Option<Parser>,
     /// What the ALB does with the request in the Lambda modes, when it cannot pass it on.
     pub alb_fate: Option<AlbFate>,
+    /// Sent without `Connection: close`: one request of a [`Conversation`] before its last.
+    pub keep_alive: bool,
     /// The head the reference is sent instead of `head` ([`Parser::Accepts`]: the request
     /// as hyper frames it, which nginx would refuse as sent).
     pub reference_head: Option<Vec<u8>>,
@@ -141,6 +143,40 @@ pub fn raw(name: &str, head: impl AsRef<[u8]>) -> Case {
         parser: None,
         alb_fate: None,
         reference_head: None,
+        keep_alive: false,
+    }
+}
+
+/// Several requests on one connection, each answer compared as a case of its own, and
+/// the connection's course too: how many requests were answered before it closed.
+pub struct Conversation {
+    pub name: String,
+    /// The requests in order; all but the last are sent keep-alive, the last with
+    /// `Connection: close`, so both sides end the conversation.
+    pub requests: Vec<Case>,
+    pub pace: crate::http::Pace,
+    pub modes: Vec<Mode>,
+}
+
+impl Conversation {
+    pub fn new(name: &str, pace: crate::http::Pace, mut requests: Vec<Case>) -> Conversation {
+        let last = requests.len() - 1;
+        for (i, case) in requests.iter_mut().enumerate() {
+            case.name = format!("{name}#{}", i + 1);
+            case.keep_alive = i < last;
+        }
+        Conversation {
+            name: name.to_string(),
+            modes: requests[0].runs_in(),
+            requests,
+            pace,
+        }
+    }
+
+    /// Only against `bootstrap serve` (direct and trusted-proxy modes).
+    pub fn serve_only(mut self) -> Conversation {
+        self.modes.retain(|m| !m.is_lambda());
+        self
     }
 }
 
@@ -217,11 +253,14 @@ impl Case {
         modes
     }
 
-    /// The bytes sent to a server on `port` in `mode`: the head, `Connection: close`,
-    /// the ALB's headers in proxy mode, a Content-Length if needed, the body.
+    /// The bytes sent to a server on `port` in `mode`: the head, `Connection: close`
+    /// (unless kept alive), the ALB's headers in proxy mode, a Content-Length if needed,
+    /// the body.
     pub fn render(&self, mode: Mode, port: u16, head: &[u8]) -> Vec<u8> {
         let mut out = replace(head, PORT_PLACEHOLDER, port.to_string().as_bytes());
-        out.extend_from_slice(b"Connection: close\r\n");
+        if !self.keep_alive {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
         if mode == Mode::Proxy && self.alb {
             out.extend_from_slice(ALB_HEADERS);
         }

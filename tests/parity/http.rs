@@ -55,7 +55,7 @@ pub fn exchange(port: u16, request: &[u8]) -> Result<Response, String> {
 
 /// [`exchange`], failing after `timeout` without progress.
 pub fn exchange_within(port: u16, request: &[u8], timeout: Duration) -> Result<Response, String> {
-    let mut conversation = converse(port, &[request.to_vec()], true, timeout)?;
+    let mut conversation = converse(port, &[request.to_vec()], Pace::Pipelined, timeout)?;
     match (conversation.responses.pop(), conversation.error) {
         (_, Some(e)) => Err(e),
         (Some(response), None) => Ok(response),
@@ -72,14 +72,25 @@ pub struct Conversation {
     pub error: Option<String>,
 }
 
-/// Sends `requests` over one connection to 127.0.0.1:`port` and reads the answers until
-/// the server closes it. `pipelined`: all requests are written at once (on their own
-/// thread); else each is written once the answer to the one before it is complete, and
-/// not at all once the server has closed.
+/// How the requests of a conversation are written.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Pace {
+    /// All at once (on their own thread), before any answer is read.
+    Pipelined,
+    /// Each once the answer to the one before it is complete; none once the server closed.
+    OneByOne,
+    /// As `OneByOne`, but each request's body only once its answer has come: for requests
+    /// answered without their body (a POST to a static file), so that the body is still
+    /// to come when the answer ends.
+    BodyAfterAnswer,
+}
+
+/// Sends `requests` over one connection to 127.0.0.1:`port`, paced as `pace` says, and
+/// reads the answers until the server closes it.
 pub fn converse(
     port: u16,
     requests: &[Vec<u8>],
-    pipelined: bool,
+    pace: Pace,
     timeout: Duration,
 ) -> Result<Conversation, String> {
     let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
@@ -87,7 +98,7 @@ pub fn converse(
     stream.set_write_timeout(Some(timeout)).ok();
     let mut writer = stream.try_clone().map_err(|e| format!("clone: {e}"))?;
     let heads: Vec<bool> = requests.iter().map(|r| r.starts_with(b"HEAD ")).collect();
-    let sender = pipelined.then(|| {
+    let sender = (pace == Pace::Pipelined).then(|| {
         let all = requests.concat();
         // A server may close before reading everything; the responses still count.
         thread::spawn(move || drop(writer.write_all(&all)))
@@ -100,13 +111,18 @@ pub fn converse(
     };
     let mut responses = Vec::new();
     let mut error = None;
+    // Unread bytes of our own request are the server's business (a refused body): a
+    // failed write shows as the answer the server did or did not send.
+    let write = |bytes: &[u8]| drop((&stream).write_all(bytes));
     for (i, head_request) in heads.iter().enumerate() {
-        if sender.is_none() {
-            // Unread bytes of our own request are the server's business (a refused
-            // body): a failed write shows as the answer the server did or did not send.
-            let mut w = &stream;
-            let _ = w.write_all(&requests[i]);
-        }
+        let request = &requests[i];
+        let head_end = find(request, b"\r\n\r\n").map_or(request.len(), |e| e + 4);
+        let (head, body) = match pace {
+            Pace::Pipelined => (&request[..0], &request[..0]),
+            Pace::OneByOne => (&request[..], &request[..0]),
+            Pace::BodyAfterAnswer => request.split_at(head_end),
+        };
+        write(head);
         match reader.next(*head_request) {
             Ok(Some(response)) => responses.push(response),
             Ok(None) => break,
@@ -115,6 +131,7 @@ pub fn converse(
                 break;
             }
         }
+        write(body);
     }
     if error.is_none() {
         error = reader.trailing();
@@ -392,6 +409,73 @@ mod tests {
             .collect();
         assert_eq!(cookies.len(), 2);
         assert_eq!(r.body, b"abcde");
+    }
+
+    /// What a client gets from a server that answers any request with `raw` and then
+    /// closes, with a reset (SO_LINGER 0) if `reset`.
+    fn served(raw: &'static [u8], reset: bool) -> Result<Response, String> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut head = [0u8; 1024];
+            let _ = conn.read(&mut head);
+            conn.write_all(raw).unwrap();
+            if reset {
+                let linger = libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                };
+                // SAFETY: setsockopt on a socket this thread owns, with a valid linger.
+                unsafe {
+                    libc::setsockopt(
+                        std::os::fd::AsRawFd::as_raw_fd(&conn),
+                        libc::SOL_SOCKET,
+                        libc::SO_LINGER,
+                        (&linger as *const libc::linger).cast(),
+                        std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                    )
+                };
+            }
+        });
+        let answer = exchange(
+            port,
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        );
+        server.join().unwrap();
+        answer
+    }
+
+    #[test]
+    fn a_length_the_bytes_do_not_match_fails() {
+        let short = served(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc", false);
+        assert!(short.unwrap_err().contains("Content-Length 5"));
+        let long = served(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabc", false);
+        assert!(long.unwrap_err().contains("1 bytes after"));
+        let right = served(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", false);
+        assert_eq!(right.unwrap().body, b"abc");
+    }
+
+    #[test]
+    fn a_reset_before_the_close_that_ends_a_body_fails() {
+        assert!(served(b"HTTP/1.1 200 OK\r\n\r\nabc", true).is_err());
+        assert_eq!(
+            served(b"HTTP/1.1 200 OK\r\n\r\nabc", false).unwrap().body,
+            b"abc"
+        );
+    }
+
+    #[test]
+    fn pipelined_answers_are_read_by_their_framing() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n";
+        let (mut at, mut bodies) = (0, Vec::new());
+        for head_request in [false, true, false, false] {
+            let (response, used, _) = parse_next(&raw[at..], head_request, true).unwrap().unwrap();
+            bodies.push(response.body);
+            at += used;
+        }
+        assert_eq!(at, raw.len());
+        assert_eq!(bodies, [&b"ok"[..], b"", b"", b"x"]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod reference;
 
 use std::time::Duration;
 
-use case::{AlbFate, Case, Mode};
+use case::{AlbFate, Case, Conversation, Mode};
 use compare::Seen;
 use harness::Servers;
 
@@ -31,6 +31,7 @@ fn parity() {
     reference::require_reference_programs();
     let root = docroot::prepare();
     let cases = cases::all(&root);
+    let conversations = cases::conversations();
     check_names_unique(&cases);
     let filter = std::env::var("PARITY_FILTER").unwrap_or_default();
     let self_check = std::env::var("PARITY_SELF_CHECK").is_ok_and(|v| v == "1");
@@ -57,6 +58,27 @@ fn parity() {
                 continue;
             }
             println!("FAIL {name}\n  request: {line}\n  answers: {statuses}");
+            for diff in &diffs {
+                println!("  {diff}");
+            }
+            failed.push(name);
+        }
+    }
+    for conversation in &conversations {
+        for &mode in &conversation.modes {
+            let name = format!("{}/{}", mode.name(), conversation.name);
+            if !name.contains(&filter) {
+                continue;
+            }
+            let (statuses, diffs) = converse(conversation, mode, &servers);
+            if diffs.is_empty() {
+                if verbose {
+                    println!("ok   {name}: {statuses}");
+                }
+                passed += 1;
+                continue;
+            }
+            println!("FAIL {name}\n  answers: {statuses}");
             for diff in &diffs {
                 println!("  {diff}");
             }
@@ -119,6 +141,79 @@ fn run(case: &Case, mode: Mode, servers: &Servers) -> (String, String, Vec<Strin
         _ => vec!["no comparable response (see answers)".to_string()],
     };
     (line, statuses, diffs)
+}
+
+/// Sends a conversation's requests over one connection to each side in `mode`; returns
+/// both sides' status lines and the differences: each answer compared as its case, and
+/// how many requests each side answered before it closed.
+fn converse(conversation: &Conversation, mode: Mode, servers: &Servers) -> (String, Vec<String>) {
+    let (ref_port, lam_port) = (servers.reference.of(mode), servers.lamphp.of(mode));
+    let (ref_requests, lam_requests): (Vec<_>, Vec<_>) = conversation
+        .requests
+        .iter()
+        .map(|case| requests(case, mode, ref_port, lam_port, servers))
+        .unzip();
+    let pace = conversation.pace;
+    let (reference, lamphp) = std::thread::scope(|s| {
+        let reference = s.spawn(|| http::converse(ref_port, &ref_requests, pace, http::TIMEOUT));
+        let lamphp = http::converse(lam_port, &lam_requests, pace, http::TIMEOUT);
+        (
+            reference.join().expect("reference conversation thread"),
+            lamphp,
+        )
+    });
+    let statuses = |side: &Result<http::Conversation, String>| match side {
+        Ok(c) => c
+            .responses
+            .iter()
+            .map(|r| r.status.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        Err(e) => format!("error: {e}"),
+    };
+    let line = format!(
+        "reference [{}], lamphp [{}]",
+        statuses(&reference),
+        statuses(&lamphp)
+    );
+    let (reference, lamphp) = match (reference, lamphp) {
+        (Ok(r), Ok(l)) => (r, l),
+        _ => return (line, vec!["no comparable conversation".to_string()]),
+    };
+    let mut diffs = Vec::new();
+    for (side, error) in [("reference", &reference.error), ("lamphp", &lamphp.error)] {
+        if let Some(e) = error {
+            diffs.push(format!("{side}: {e}"));
+        }
+    }
+    let (answered_r, answered_l) = (reference.responses.len(), lamphp.responses.len());
+    if answered_r != answered_l {
+        diffs.push(format!(
+            "the reference answered {answered_r} of {} requests before closing, lamphp {answered_l}",
+            conversation.requests.len()
+        ));
+    }
+    let pairs = reference.responses.into_iter().zip(lamphp.responses);
+    for (i, (r, l)) in pairs.enumerate() {
+        let case = &conversation.requests[i];
+        let found = compare::compare(
+            case,
+            mode,
+            Seen {
+                request: &ref_requests[i],
+                response: r,
+                port: if mode.is_lambda() { lam_port } else { ref_port },
+            },
+            Seen {
+                request: &lam_requests[i],
+                response: l,
+                port: lam_port,
+            },
+        );
+        let line = case::request_line(&lam_requests[i]);
+        diffs.extend(found.into_iter().map(|d| format!("#{} {line}: {d}", i + 1)));
+    }
+    (line, diffs)
 }
 
 /// How long lamphp's side may take. The ALB refuses a request it cannot pass on as soon

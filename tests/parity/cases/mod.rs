@@ -5,6 +5,7 @@ mod bodies;
 mod bytes;
 mod headers;
 mod host;
+mod keepalive;
 mod methods;
 mod paths;
 mod proxy;
@@ -15,6 +16,8 @@ mod statics;
 use std::path::Path;
 
 use crate::case::Case;
+
+pub use keepalive::conversations;
 
 pub fn all(root: &Path) -> Vec<Case> {
     [
