@@ -73,6 +73,8 @@ pub struct Conversation {
 }
 
 /// How the requests of a conversation are written.
+// The other test crates that include this file only use `exchange`.
+#[allow(dead_code)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Pace {
     /// All at once (on their own thread), before any answer is read.
