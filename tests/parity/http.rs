@@ -184,7 +184,7 @@ impl Reader<'_> {
     }
 
     fn fill(&mut self) {
-        let mut chunk = [0u8; 65536];
+        let mut chunk = vec![0u8; 1 << 20];
         let mut stream = self.stream;
         match stream.read(&mut chunk) {
             Ok(0) => self.eof = true,
@@ -330,38 +330,44 @@ fn content_length(response: &Response) -> Result<Option<usize>, String> {
 
 /// Removes chunked transfer coding: the body and the bytes its chunks (and the last,
 /// empty one with its trailer section) took; `None` while the last chunk has not come.
-fn dechunk(mut raw: &[u8]) -> Result<Option<(Vec<u8>, usize)>, String> {
-    let total = raw.len();
-    let mut body = Vec::new();
+/// The chunks are found first and copied once, so a large body that arrives a little at
+/// a time is not copied again at every read.
+fn dechunk(raw: &[u8]) -> Result<Option<(Vec<u8>, usize)>, String> {
+    let mut chunks = Vec::new();
+    let mut at = 0;
     loop {
-        let Some(eol) = find(raw, b"\r\n") else {
+        let Some(eol) = find(&raw[at..], b"\r\n") else {
             return Ok(None);
         };
-        let size_text = String::from_utf8_lossy(&raw[..eol]);
+        let size_text = String::from_utf8_lossy(&raw[at..at + eol]);
         let size_hex = size_text.split(';').next().unwrap_or_default().trim();
         let size = usize::from_str_radix(size_hex, 16)
             .map_err(|_| format!("bad chunk size {size_text:?}"))?;
-        raw = &raw[eol + 2..];
+        at += eol + 2;
         if size == 0 {
             // Trailer fields, then the empty line.
             loop {
-                let Some(eol) = find(raw, b"\r\n") else {
+                let Some(eol) = find(&raw[at..], b"\r\n") else {
                     return Ok(None);
                 };
-                raw = &raw[eol + 2..];
+                at += eol + 2;
                 if eol == 0 {
-                    return Ok(Some((body, total - raw.len())));
+                    let mut body = Vec::with_capacity(chunks.iter().map(|(f, t)| t - f).sum());
+                    for &(from, to) in &chunks {
+                        body.extend_from_slice(&raw[from..to]);
+                    }
+                    return Ok(Some((body, at)));
                 }
             }
         }
-        if raw.len() < size + 2 {
+        if raw.len() - at < size + 2 {
             return Ok(None);
         }
-        if &raw[size..size + 2] != b"\r\n" {
+        if &raw[at + size..at + size + 2] != b"\r\n" {
             return Err(format!("chunk of {size} bytes not followed by CRLF"));
         }
-        body.extend_from_slice(&raw[..size]);
-        raw = &raw[size + 2..];
+        chunks.push((at, at + size));
+        at += size + 2;
     }
 }
 
