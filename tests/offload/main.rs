@@ -3,7 +3,9 @@
 //! what to fix.
 //!
 //! Each test starts its own moto (about a second) and builds its AWS config from
-//! values it passes, so tests touch no process environment and run in parallel.
+//! values it passes, so tests touch no process environment and run in parallel. The
+//! stalled upload runs through a whole invocation instead: `bootstrap local` with an S3
+//! endpoint that never answers.
 
 use ::http::{HeaderMap, HeaderValue};
 use flate2::read::GzDecoder;
