@@ -5,21 +5,9 @@
 #![no_main]
 
 use bytes::BytesMut;
-use lamphp::cgi::response::{find_head_end, parse_head, CgiHead};
+use lamphp::cgi::response::{find_head_end, parse_head, CgiHead, HIDDEN};
 use lamphp::fastcgi::record::{decode, Frame};
 use libfuzzer_sys::fuzz_target;
-
-/// Never passed on: nginx's `fastcgi_hide_header` defaults and the hop-by-hop headers.
-const HIDDEN: &[&str] = &[
-    "status",
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-connection",
-    "te",
-    "trailer",
-];
 
 fuzz_target!(|data: &[u8]| {
     // As records: whatever decodes, its stdout goes on to the head parser.

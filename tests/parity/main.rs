@@ -43,46 +43,42 @@ fn parity() {
 
     let mut passed = 0;
     let mut failed = Vec::new();
+    let mut record = |name: String, summary: String, diffs: Vec<String>| {
+        if diffs.is_empty() {
+            if verbose {
+                println!("ok   {name}\n  {summary}");
+            }
+            passed += 1;
+            return;
+        }
+        println!("FAIL {name}\n  {summary}");
+        for diff in &diffs {
+            println!("  {diff}");
+        }
+        failed.push(name);
+    };
+    let wanted = |mode: Mode, name: &str| {
+        let name = format!("{}/{name}", mode.name());
+        name.contains(&filter).then_some(name)
+    };
     for case in &cases {
         for mode in case.runs_in() {
-            let name = format!("{}/{}", mode.name(), case.name);
-            if !name.contains(&filter) {
-                continue;
+            if let Some(name) = wanted(mode, &case.name) {
+                let (line, statuses, diffs) = run(case, mode, &servers);
+                record(
+                    name,
+                    format!("request: {line}\n  answers: {statuses}"),
+                    diffs,
+                );
             }
-            let (line, statuses, diffs) = run(case, mode, &servers);
-            if diffs.is_empty() {
-                if verbose {
-                    println!("ok   {name}: {line} -> {statuses}");
-                }
-                passed += 1;
-                continue;
-            }
-            println!("FAIL {name}\n  request: {line}\n  answers: {statuses}");
-            for diff in &diffs {
-                println!("  {diff}");
-            }
-            failed.push(name);
         }
     }
     for conversation in &conversations {
         for &mode in &conversation.modes {
-            let name = format!("{}/{}", mode.name(), conversation.name);
-            if !name.contains(&filter) {
-                continue;
+            if let Some(name) = wanted(mode, &conversation.name) {
+                let (statuses, diffs) = converse(conversation, mode, &servers);
+                record(name, format!("answers: {statuses}"), diffs);
             }
-            let (statuses, diffs) = converse(conversation, mode, &servers);
-            if diffs.is_empty() {
-                if verbose {
-                    println!("ok   {name}: {statuses}");
-                }
-                passed += 1;
-                continue;
-            }
-            println!("FAIL {name}\n  answers: {statuses}");
-            for diff in &diffs {
-                println!("  {diff}");
-            }
-            failed.push(name);
         }
     }
     if !failed.is_empty() {
