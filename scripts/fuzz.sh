@@ -21,6 +21,9 @@ fi
 for target in event_decode cgi_response; do
   corpus="fuzz/corpus/$target"
   mkdir -p "$corpus"
+  # The committed seeds (and for events the test fixtures), so a fresh clone does not
+  # start from nothing; what a run finds stays in the git-ignored corpus.
+  cp -n "fuzz/seeds/$target"/* "$corpus"/ 2>/dev/null || true
   [ "$target" = event_decode ] && cp -n tests/fixtures/events/*.json "$corpus"/ 2>/dev/null || true
   log=$(mktemp)
   echo "fuzzing $target for ${seconds}s"

@@ -60,6 +60,7 @@ impl App {
         let Request { head, body } = req;
         // nginx refuses these before any location sees them.
         if matches!(head.method, Method::TRACE | Method::CONNECT) {
+            discard(body);
             return error_page::response(StatusCode::METHOD_NOT_ALLOWED);
         }
         let normalized = match uri::normalize(&head.path) {
@@ -77,10 +78,21 @@ impl App {
                 let script = (&script_name[..], &path_info[..]);
                 self.php(&head, body, script, request_id, deadline).await
             }
+            other => {
+                discard(body);
+                self.answer(&head, other).await
+            }
+        }
+    }
+
+    /// The answer to a request that does not go to PHP.
+    async fn answer(&self, head: &Head, route: Route) -> Response<Body> {
+        match route {
+            Route::Php { .. } => unreachable!("App::handle sends PHP routes to App::php"),
             Route::Static { uri } => {
                 static_file::serve(&self.docroot.path(&uri), &head.method, &head.headers).await
             }
-            Route::AddSlash { uri } => add_slash(&head, &uri),
+            Route::AddSlash { uri } => add_slash(head, &uri),
             Route::Forbidden => error_page::response(StatusCode::FORBIDDEN),
             Route::NotFound => error_page::response(StatusCode::NOT_FOUND),
             Route::MethodNotAllowed => error_page::response(StatusCode::METHOD_NOT_ALLOWED),
@@ -172,6 +184,24 @@ impl App {
     }
 }
 
+/// How long a request body nothing reads may still take to arrive (nginx's
+/// `lingering_time`).
+const LINGERING_TIME: Duration = Duration::from_secs(30);
+
+/// nginx reads and drops a request body nothing consumes (a POST to a static file, to a
+/// redirect) and keeps the connection for the next request. Dropped unread, the body makes
+/// hyper close the connection whenever it has not all arrived by the end of the answer,
+/// and the requests pipelined behind it go unanswered.
+fn discard(mut body: RequestBody) {
+    if body.is_end_stream() {
+        return;
+    }
+    tokio::spawn(async move {
+        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+        let _ = tokio::time::timeout(LINGERING_TIME, drain).await;
+    });
+}
+
 /// nginx's answer to a directory asked for without its slash: 301 to the same URL with
 /// one, query kept. The URL is absolute, built from the scheme, host and port the client
 /// used; behind a trusted proxy those are the proxy's forwarded ones (nginx itself would
@@ -188,7 +218,11 @@ fn add_slash(head: &Head, uri: &[u8]) -> Response<Body> {
     };
     let default_port = if scheme == "https" { "443" } else { "80" };
     let mut location = format!("{scheme}://{host}").into_bytes();
-    if !origin.server_port.is_empty() && origin.server_port != default_port {
+    if host.is_empty() {
+        // No Host and no address of our own (an ALB health check on Lambda): a URL
+        // like `http://:80/dir/` leads nowhere, a path the client resolves does.
+        location.clear();
+    } else if !origin.server_port.is_empty() && origin.server_port != default_port {
         location.push(b':');
         location.extend_from_slice(origin.server_port.as_bytes());
     }
@@ -207,5 +241,54 @@ fn add_slash(head: &Head, uri: &[u8]) -> Response<Body> {
         // A decoded path with control bytes cannot go in a header; nginx would send it
         // anyway, which no client could follow.
         Err(_) => error_page::response(StatusCode::BAD_REQUEST),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::origin::Origin;
+    use crate::request::Host;
+
+    fn location(host: &str, scheme: &str, server_addr: &str, port: &str) -> String {
+        let head = Head {
+            method: Method::GET,
+            path: b"/dir".to_vec(),
+            query: Some(b"a=1".to_vec()),
+            version: http::Version::HTTP_11,
+            headers: http::HeaderMap::new(),
+            host: Host {
+                name: host.into(),
+                port: None,
+            },
+            origin: Origin {
+                scheme: scheme.into(),
+                server_addr: server_addr.into(),
+                server_port: port.into(),
+                ..Origin::default()
+            },
+        };
+        let res = add_slash(&head, b"/dir");
+        assert_eq!(res.status(), StatusCode::MOVED_PERMANENTLY);
+        res.headers()[header::LOCATION].to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn directory_redirects_name_the_origin_the_client_used() {
+        assert_eq!(
+            location("h", "HTTPS", "10.0.0.1", "443"),
+            "https://h/dir/?a=1"
+        );
+        assert_eq!(
+            location("h", "https", "10.0.0.1", "8443"),
+            "https://h:8443/dir/?a=1"
+        );
+        assert_eq!(location("h", "http", "10.0.0.1", "80"), "http://h/dir/?a=1");
+        assert_eq!(location("h", "", "10.0.0.1", ""), "http://h/dir/?a=1");
+        assert_eq!(
+            location("", "http", "10.0.0.1", "8080"),
+            "http://10.0.0.1:8080/dir/?a=1"
+        );
+        assert_eq!(location("", "http", "", "8080"), "/dir/?a=1");
     }
 }

@@ -116,10 +116,14 @@ pub fn response(status: StatusCode) -> Response<Body> {
 }
 
 fn page(status: StatusCode, page: String) -> Response<Body> {
+    let length = HeaderValue::from(page.len());
     let mut res = Response::new(body::full(page));
     *res.status_mut() = status;
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    // Here, not by hyper at the end: nginx sends it before any header added later (a
+    // 301's Location), and clients see the order.
+    res.headers_mut().insert(header::CONTENT_LENGTH, length);
     res.extensions_mut().insert(Generated);
     res
 }

@@ -3,21 +3,27 @@
 //! what to fix.
 //!
 //! Each test starts its own moto (about a second) and builds its AWS config from
-//! values it passes, so tests touch no process environment and run in parallel.
+//! values it passes, so tests touch no process environment and run in parallel. The
+//! stalled upload runs through a whole invocation instead: `bootstrap local` with an S3
+//! endpoint that never answers.
 
+use ::http::{HeaderMap, HeaderValue};
 use flate2::read::GzDecoder;
-use http::{HeaderMap, HeaderValue};
 use lamphp::aws::{self, Credentials};
-use lamphp::lambda::event::Kind;
-use lamphp::lambda::fit;
 use lamphp::lambda::offload::Offload;
 use lamphp::lambda::shrink;
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod container;
 mod moto;
+#[path = "../serve/server.rs"]
+mod server;
+// Named as the module server.rs calls; the `http` crate is `::http` here.
+#[path = "../parity/http.rs"]
+mod http;
 use moto::Moto;
+use server::Server;
 use support::{free_port, noise};
 
 /// What the environment would give on Lambda, given explicitly.
@@ -47,7 +53,7 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         .collect()
 }
 
-fn fetch(url: &str) -> (http::Response<()>, Vec<u8>) {
+fn fetch(url: &str) -> (::http::Response<()>, Vec<u8>) {
     let response = ureq::get(url)
         .call()
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
@@ -57,7 +63,7 @@ fn fetch(url: &str) -> (http::Response<()>, Vec<u8>) {
         .limit(16 << 20)
         .read_to_vec()
         .expect("reading the body");
-    (http::Response::from_parts(parts, ()), bytes)
+    (::http::Response::from_parts(parts, ()), bytes)
 }
 
 #[tokio::test]
@@ -293,38 +299,38 @@ async fn the_plain_client_streams_a_presigned_url() {
     assert!(frames > 1, "the body came in one piece, not streamed");
 }
 
-/// An S3 that takes the connection and never answers: the upload ends by the time it is
-/// given, with a 504, long before the client's own per-attempt timeout (a minute).
-#[tokio::test]
-async fn a_stalled_upload_ends_by_the_deadline_with_a_504() {
-    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// An S3 that takes the connection and never answers, through a whole invocation
+/// (`bootstrap local`: a 3 s function keeping a 500 ms margin, a page of 2 MB to a client
+/// that takes no gzip): the upload gets half the margin, so the client has lamphp's 504
+/// 250 ms before Lambda's deadline, not the ALB's 502 at it, nor the S3 client's own
+/// timeout (a minute) later.
+#[test]
+fn a_stalled_upload_ends_within_its_half_of_the_margin_with_a_504() {
+    // Connections queue in its backlog and are never answered.
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", stalled.local_addr().unwrap());
-    let held = tokio::spawn(async move {
-        let mut connections = Vec::new();
-        while let Ok((connection, _)) = stalled.accept().await {
-            connections.push(connection);
-        }
-    });
-    let offload = Offload::with_config(config(&endpoint), "site-bodies".into());
-    let (parts, ()) = http::Response::new(()).into_parts();
-    let started = tokio::time::Instant::now();
-
-    let answer = fit::fit(
-        Kind::Alb { multi_value: true },
-        parts,
-        noise(2_000_000).into(),
-        &http::Method::GET,
-        false,
-        Some((&offload, started + Duration::from_millis(500))),
-        "test",
-    )
-    .await;
-
-    assert_eq!(answer.status, http::StatusCode::GATEWAY_TIMEOUT);
-    let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(500) && waited < Duration::from_secs(5),
-        "{waited:?}"
+    let s = Server::local(
+        &["--function-timeout", "3", "--sandboxes", "1"],
+        &[
+            ("LAMPHP_OFFLOAD_BUCKET", "site-bodies"),
+            ("AWS_ENDPOINT_URL_S3", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("LAMPHP_DEADLINE_MARGIN_MS", "500"),
+        ],
     );
-    held.abort();
+    let request = b"GET /big.php?mb=2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    let started = Instant::now();
+    let answer = http::exchange(s.port, request).expect("an answer through the emulator");
+    let waited = started.elapsed();
+    assert_eq!(answer.status, 504, "{}", s.log());
+    // The invocation starts after the request does, so its 2.75 s are a floor; the
+    // rest is the 504 going back through the Runtime API and the emulator.
+    assert!(
+        waited >= Duration::from_millis(2750) && waited < Duration::from_millis(2950),
+        "the 504 came after {waited:?}; the upload's allowance ends 2.75 s into a 3 s invocation"
+    );
+    assert!(s.log().contains("504"), "no log line says why: {}", s.log());
+    drop(stalled);
 }

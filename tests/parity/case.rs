@@ -65,6 +65,11 @@ pub struct Case {
     pub parser: Option<Parser>,
     /// What the ALB does with the request in the Lambda modes, when it cannot pass it on.
     pub alb_fate: Option<AlbFate>,
+    /// Sent without `Connection: close`: one request of a [`Conversation`] before its last.
+    pub keep_alive: bool,
+    /// The head the reference is sent instead of `head` ([`Parser::Accepts`]: the request
+    /// as hyper frames it, which nginx would refuse as sent).
+    pub reference_head: Option<Vec<u8>>,
 }
 
 /// Requests the ALB in front of a Lambda cannot pass on, or answers it cannot pass back
@@ -97,15 +102,18 @@ impl AlbFate {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Parser {
     /// hyper answers a bare 400 (no nginx page) where nginx answers 400 with its page,
-    /// 505, or even serves the request.
+    /// 505, or even serves the request (a raw Latin-1 byte in the target: `http::Uri`
+    /// holds only UTF-8, where RFC 3986 wants such bytes percent-encoded anyway).
     Refuses,
     /// hyper accepts the request but hands it on changed (it trims tabs around header
     /// values, and drops a raw `#fragment` from the target): the status must match.
     Normalizes,
     /// hyper accepts, as RFC 9112 allows, a body framing nginx refuses with 400:
     /// Transfer-Encoding beside Content-Length (the chunked framing wins and the length
-    /// header is dropped), or one Content-Length repeated with the same value. The body
-    /// PHP gets is the one framed; lamphp must answer 200.
+    /// header is dropped), or one Content-Length repeated with the same value. lamphp must
+    /// answer 200, and what PHP gets must be exactly what the reference shows for the
+    /// request as framed (`Case::reference_head`, set by [`Case::accepts`]): the whole
+    /// comparison follows.
     Accepts,
 }
 
@@ -134,6 +142,41 @@ pub fn raw(name: &str, head: impl AsRef<[u8]>) -> Case {
         forbid: None,
         parser: None,
         alb_fate: None,
+        reference_head: None,
+        keep_alive: false,
+    }
+}
+
+/// Several requests on one connection, each answer compared as a case of its own, and
+/// the connection's course too: how many requests were answered before it closed.
+pub struct Conversation {
+    pub name: String,
+    /// The requests in order; all but the last are sent keep-alive, the last with
+    /// `Connection: close`, so both sides end the conversation.
+    pub requests: Vec<Case>,
+    pub pace: crate::http::Pace,
+    pub modes: Vec<Mode>,
+}
+
+impl Conversation {
+    pub fn new(name: &str, pace: crate::http::Pace, mut requests: Vec<Case>) -> Conversation {
+        let last = requests.len() - 1;
+        for (i, case) in requests.iter_mut().enumerate() {
+            case.name = format!("{name}#{}", i + 1);
+            case.keep_alive = i < last;
+        }
+        Conversation {
+            name: name.to_string(),
+            modes: requests[0].runs_in(),
+            requests,
+            pace,
+        }
+    }
+
+    /// Only against `bootstrap serve` (direct and trusted-proxy modes).
+    pub fn serve_only(mut self) -> Conversation {
+        self.modes.retain(|m| !m.is_lambda());
+        self
     }
 }
 
@@ -182,6 +225,14 @@ impl Case {
         self
     }
 
+    /// [`Parser::Accepts`]: the reference is sent `framed`, the head as hyper reads the
+    /// case's.
+    pub fn accepts(mut self, framed: impl AsRef<[u8]>) -> Case {
+        self.parser = Some(Parser::Accepts);
+        self.reference_head = Some(framed.as_ref().to_vec());
+        self
+    }
+
     pub fn forbid(mut self, text: &'static str) -> Case {
         self.forbid = Some(text);
         self
@@ -202,11 +253,14 @@ impl Case {
         modes
     }
 
-    /// The bytes sent to a server on `port` in `mode`: the head, `Connection: close`,
-    /// the ALB's headers in proxy mode, a Content-Length if needed, the body.
+    /// The bytes sent to a server on `port` in `mode`: the head, `Connection: close`
+    /// (unless kept alive), the ALB's headers in proxy mode, a Content-Length if needed,
+    /// the body.
     pub fn render(&self, mode: Mode, port: u16, head: &[u8]) -> Vec<u8> {
         let mut out = replace(head, PORT_PLACEHOLDER, port.to_string().as_bytes());
-        out.extend_from_slice(b"Connection: close\r\n");
+        if !self.keep_alive {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
         if mode == Mode::Proxy && self.alb {
             out.extend_from_slice(ALB_HEADERS);
         }

@@ -23,7 +23,7 @@ pub struct Seen<'a> {
     pub port: u16,
 }
 
-pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Vec<String> {
+pub fn compare(case: &Case, mode: Mode, mut reference: Seen, mut lamphp: Seen) -> Vec<String> {
     let mut diffs = Vec::new();
     if let Some(fate) = case.alb_fate.filter(|_| mode.is_lambda()) {
         if lamphp.response.status != fate.status() {
@@ -69,8 +69,8 @@ pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Ve
             diffs.push(format!("lamphp: expected 200, got {}", l.status_line));
             return diffs;
         }
+        Some(Parser::Accepts) | None => {}
         Some(_) => return diffs,
-        None => {}
     }
     let ref_interim = crate::lambda::interim(mode, lamphp.request, &r.interim);
     if ref_interim != l.interim {
@@ -88,13 +88,21 @@ pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Ve
             r.status_line, l.status_line
         ));
     }
-    // Content-Length is compared only when neither side chunks and both pages are nginx's.
-    let chunked = r.is_chunked() || l.is_chunked() || crate::lambda::streamed_to_close(mode, r);
-    let drop_length = normalize::error_page_signature(&mut lamphp.response.body) || chunked;
+    // Content-Length is compared only when neither side chunks.
+    let drop_length = r.is_chunked() || l.is_chunked() || crate::lambda::streamed_to_close(mode, r);
+    normalize::error_page_signature(&mut lamphp.response);
     let by_server = crate::http::find(&reference.response.body, normalize::NGINX).is_some();
-    let mut ref_headers = header_groups(&reference, mode, drop_length, by_server);
+    normalize::proxy_redirect_location(
+        &mut reference.response,
+        &mut lamphp.response,
+        reference.request,
+        mode,
+        by_server,
+        &mut diffs,
+    );
+    let mut ref_headers = header_groups(&reference, drop_length);
     crate::lambda::single_value_response(mode, &mut ref_headers);
-    let lam_headers = header_groups(&lamphp, mode, drop_length, by_server);
+    let lam_headers = header_groups(&lamphp, drop_length);
     diff_headers(&ref_headers, &lam_headers, &mut diffs);
     let dumps = (dump_json(&reference.response), dump_json(&lamphp.response));
     match dumps {
@@ -102,8 +110,11 @@ pub fn compare(case: &Case, mode: Mode, reference: Seen, mut lamphp: Seen) -> Ve
             normalize::own_port_in_server_port(&mut rj, reference.port);
             normalize::own_port_in_server_port(&mut lj, lamphp.port);
             normalize::php_cgi_pool_variables(&mut lj);
+            normalize::server_software(&rj, &mut lj, &mut diffs);
             if mode.is_lambda() {
                 crate::lambda::trace_id(&mut lj);
+                crate::lambda::sandbox_environment(&mut lj);
+                crate::lambda::lossy_header_bytes(&mut rj);
                 crate::lambda::server_addr(&mut rj);
                 crate::lambda::server_addr(&mut lj);
             }
@@ -124,12 +135,7 @@ fn dump_json(response: &Response) -> Option<Value> {
 /// Headers as the spec compares them: names (lower case) in order of first appearance,
 /// each with the sequence of its values. nginx interleaves repeated names where lamphp's
 /// HTTP library groups them; only this grouped view has to match.
-fn header_groups(
-    seen: &Seen,
-    mode: Mode,
-    drop_length: bool,
-    by_server: bool,
-) -> Vec<(String, Vec<Vec<u8>>)> {
+fn header_groups(seen: &Seen, drop_length: bool) -> Vec<(String, Vec<Vec<u8>>)> {
     let mut groups: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
     for (name, value) in &seen.response.headers {
         let name = name.to_ascii_lowercase();
@@ -137,8 +143,7 @@ fn header_groups(
             continue;
         }
         let value = if name == "location" {
-            let local = normalize::own_port_in_location(value, seen.port);
-            normalize::proxy_redirect_location(&local, mode, seen.response.status, by_server)
+            normalize::own_port_in_location(value, seen.port)
         } else {
             value.clone()
         };

@@ -19,6 +19,68 @@ pub fn trace_id(dump: &mut Value) {
     }
 }
 
+/// What `bootstrap local` puts in a sandbox's environment, as Lambda puts its own there
+/// (the function's name, memory, version and Runtime API address) and as a function's
+/// configuration would (its docroot, its private runtime directory and `/tmp`): under
+/// `clear_env = no` a script on Lambda sees these as it sees any variable of the
+/// function's. Exactly these names are left out of lamphp's dump; any other variable
+/// still shows.
+pub fn sandbox_environment(dump: &mut Value) {
+    const SANDBOX: &[&str] = &[
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMPHP_ROOT",
+        "LAMPHP_RUNTIME_DIR",
+        "TMPDIR",
+    ];
+    if let Some(server) = dump.get_mut("server").and_then(Value::as_object_mut) {
+        server.retain(|name, _| !SANDBOX.contains(&name.as_str()));
+    }
+}
+
+/// A JSON event carries text, not bytes: a request header's bytes that are not UTF-8
+/// reach the function as U+FFFD each (the emulator decodes them as
+/// `String::from_utf8_lossy` does), where nginx passes them on. Only what comes from
+/// headers is forgiven: the reference's `HTTP_*` values, getallheaders() and $_COOKIE
+/// (dump.php's "hex:" strings) are compared as their lossy decoding. Query strings and
+/// bodies travel encoded (percent, base64) and stay byte for byte.
+pub fn lossy_header_bytes(reference: &mut Value) {
+    if let Some(server) = reference.get_mut("server").and_then(Value::as_object_mut) {
+        for (_, value) in server.iter_mut().filter(|(k, _)| k.starts_with("HTTP_")) {
+            *value = lossy(value.take());
+        }
+    }
+    for part in ["headers", "cookie"] {
+        if let Some(value) = reference.get_mut(part) {
+            *value = lossy(value.take());
+        }
+    }
+}
+
+/// dump.php's "hex:" strings (and keys) turned into what their bytes become as text.
+fn lossy(value: Value) -> Value {
+    let text = |s: String| -> String {
+        let Some(hex) = s.strip_prefix("hex:") else {
+            return s;
+        };
+        let bytes: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect();
+        bytes.map_or(s.clone(), |b| String::from_utf8_lossy(&b).into_owned())
+    };
+    match value {
+        Value::String(s) => Value::String(text(s)),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (text(k), lossy(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(lossy).collect()),
+        other => other,
+    }
+}
+
 /// Departure (3): a Lambda answering a target group without multi-value headers has one
 /// string per header name (`headers`, not `multiValueHeaders`), so the client gets one
 /// value per name: lamphp sends the last, as the ALB keeps "the last value it receives".

@@ -71,7 +71,7 @@ impl Lamphp {
         let file = |name: &str| fs::File::create(logs.path().join(name));
         let (stdout, stderr) = (file("stdout"), file("stderr"));
         let child = std::os::unix::process::CommandExt::process_group(
-            Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+            crate::reference::php_environment(&mut Command::new(env!("CARGO_BIN_EXE_bootstrap")))
                 .args(&args[..1])
                 .arg("--root")
                 .arg(root)

@@ -22,7 +22,7 @@ mod reference;
 
 use std::time::Duration;
 
-use case::{AlbFate, Case, Mode};
+use case::{AlbFate, Case, Conversation, Mode};
 use compare::Seen;
 use harness::Servers;
 
@@ -31,6 +31,7 @@ fn parity() {
     reference::require_reference_programs();
     let root = docroot::prepare();
     let cases = cases::all(&root);
+    let conversations = cases::conversations();
     check_names_unique(&cases);
     let filter = std::env::var("PARITY_FILTER").unwrap_or_default();
     let self_check = std::env::var("PARITY_SELF_CHECK").is_ok_and(|v| v == "1");
@@ -42,25 +43,42 @@ fn parity() {
 
     let mut passed = 0;
     let mut failed = Vec::new();
+    let mut record = |name: String, summary: String, diffs: Vec<String>| {
+        if diffs.is_empty() {
+            if verbose {
+                println!("ok   {name}\n  {summary}");
+            }
+            passed += 1;
+            return;
+        }
+        println!("FAIL {name}\n  {summary}");
+        for diff in &diffs {
+            println!("  {diff}");
+        }
+        failed.push(name);
+    };
+    let wanted = |mode: Mode, name: &str| {
+        let name = format!("{}/{name}", mode.name());
+        name.contains(&filter).then_some(name)
+    };
     for case in &cases {
         for mode in case.runs_in() {
-            let name = format!("{}/{}", mode.name(), case.name);
-            if !name.contains(&filter) {
-                continue;
+            if let Some(name) = wanted(mode, &case.name) {
+                let (line, statuses, diffs) = run(case, mode, &servers);
+                record(
+                    name,
+                    format!("request: {line}\n  answers: {statuses}"),
+                    diffs,
+                );
             }
-            let (line, statuses, diffs) = run(case, mode, &servers);
-            if diffs.is_empty() {
-                if verbose {
-                    println!("ok   {name}: {line} -> {statuses}");
-                }
-                passed += 1;
-                continue;
+        }
+    }
+    for conversation in &conversations {
+        for &mode in &conversation.modes {
+            if let Some(name) = wanted(mode, &conversation.name) {
+                let (statuses, diffs) = converse(conversation, mode, &servers);
+                record(name, format!("answers: {statuses}"), diffs);
             }
-            println!("FAIL {name}\n  request: {line}\n  answers: {statuses}");
-            for diff in &diffs {
-                println!("  {diff}");
-            }
-            failed.push(name);
         }
     }
     if !failed.is_empty() {
@@ -121,6 +139,79 @@ fn run(case: &Case, mode: Mode, servers: &Servers) -> (String, String, Vec<Strin
     (line, statuses, diffs)
 }
 
+/// Sends a conversation's requests over one connection to each side in `mode`; returns
+/// both sides' status lines and the differences: each answer compared as its case, and
+/// how many requests each side answered before it closed.
+fn converse(conversation: &Conversation, mode: Mode, servers: &Servers) -> (String, Vec<String>) {
+    let (ref_port, lam_port) = (servers.reference.of(mode), servers.lamphp.of(mode));
+    let (ref_requests, lam_requests): (Vec<_>, Vec<_>) = conversation
+        .requests
+        .iter()
+        .map(|case| requests(case, mode, ref_port, lam_port, servers))
+        .unzip();
+    let pace = conversation.pace;
+    let (reference, lamphp) = std::thread::scope(|s| {
+        let reference = s.spawn(|| http::converse(ref_port, &ref_requests, pace, http::TIMEOUT));
+        let lamphp = http::converse(lam_port, &lam_requests, pace, http::TIMEOUT);
+        (
+            reference.join().expect("reference conversation thread"),
+            lamphp,
+        )
+    });
+    let statuses = |side: &Result<http::Conversation, String>| match side {
+        Ok(c) => c
+            .responses
+            .iter()
+            .map(|r| r.status.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        Err(e) => format!("error: {e}"),
+    };
+    let line = format!(
+        "reference [{}], lamphp [{}]",
+        statuses(&reference),
+        statuses(&lamphp)
+    );
+    let (reference, lamphp) = match (reference, lamphp) {
+        (Ok(r), Ok(l)) => (r, l),
+        _ => return (line, vec!["no comparable conversation".to_string()]),
+    };
+    let mut diffs = Vec::new();
+    for (side, error) in [("reference", &reference.error), ("lamphp", &lamphp.error)] {
+        if let Some(e) = error {
+            diffs.push(format!("{side}: {e}"));
+        }
+    }
+    let (answered_r, answered_l) = (reference.responses.len(), lamphp.responses.len());
+    if answered_r != answered_l {
+        diffs.push(format!(
+            "the reference answered {answered_r} of {} requests before closing, lamphp {answered_l}",
+            conversation.requests.len()
+        ));
+    }
+    let pairs = reference.responses.into_iter().zip(lamphp.responses);
+    for (i, (r, l)) in pairs.enumerate() {
+        let case = &conversation.requests[i];
+        let found = compare::compare(
+            case,
+            mode,
+            Seen {
+                request: &ref_requests[i],
+                response: r,
+                port: if mode.is_lambda() { lam_port } else { ref_port },
+            },
+            Seen {
+                request: &lam_requests[i],
+                response: l,
+                port: lam_port,
+            },
+        );
+        let line = case::request_line(&lam_requests[i]);
+        diffs.extend(found.into_iter().map(|d| format!("#{} {line}: {d}", i + 1)));
+    }
+    (line, diffs)
+}
+
 /// How long lamphp's side may take. The ALB refuses a request it cannot pass on as soon
 /// as it has read the head (the client may never send the body it declared), so such a
 /// refusal has 5 s.
@@ -142,9 +233,10 @@ fn requests(
     lam_port: u16,
     servers: &Servers,
 ) -> (Vec<u8>, Vec<u8>) {
+    let for_reference = case.reference_head.as_ref().unwrap_or(&case.head);
     let joined = match case.repeated_headers && mode != Mode::LambdaSingle {
-        true => normalize::join_repeated_headers(&case.head),
-        false => case.head.clone(),
+        true => normalize::join_repeated_headers(for_reference),
+        false => for_reference.clone(),
     };
     if !mode.is_lambda() {
         let lam_request = case.render(mode, lam_port, &case.head);

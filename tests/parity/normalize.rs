@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::case::{header_lines, Mode};
+use crate::http::Response;
 
 /// The last line of every page nginx generates itself (errors, redirects).
 pub const NGINX: &[u8] = b"<hr><center>nginx/1.22.1</center>";
@@ -32,6 +33,25 @@ pub fn php_cgi_pool_variables(dump: &mut Value) {
     }
 }
 
+/// The README's departure `SERVER_SOFTWARE`: lamphp names itself, and "nginx" after it
+/// for the applications that choose pretty URLs by it. lamphp's value must be exactly
+/// that; it is then set to the reference's.
+pub fn server_software(reference: &Value, lamphp: &mut Value, diffs: &mut Vec<String>) {
+    let want = format!("lamphp/{} (nginx)", env!("CARGO_PKG_VERSION"));
+    let Some(theirs) = reference.pointer("/server/SERVER_SOFTWARE").cloned() else {
+        return;
+    };
+    match lamphp.pointer_mut("/server/SERVER_SOFTWARE") {
+        Some(ours) if ours.as_str() == Some(want.as_str()) => *ours = theirs,
+        Some(ours) => diffs.push(format!(
+            "server.SERVER_SOFTWARE: expected {want:?} vs lamphp {ours}"
+        )),
+        None => diffs.push(format!(
+            "server.SERVER_SOFTWARE: expected {want:?} vs lamphp (missing)"
+        )),
+    }
+}
+
 /// See [`own_port_in_server_port`]: the same for a `Location` URL's authority.
 pub fn own_port_in_location(location: &[u8], port: u16) -> Vec<u8> {
     let text = String::from_utf8_lossy(location);
@@ -47,35 +67,104 @@ pub fn own_port_in_location(location: &[u8], port: u16) -> Vec<u8> {
 }
 
 /// Departure (d): behind the ALB (trusted or emulated), lamphp builds a directory
-/// redirect's Location from X-Forwarded-Proto/-Port (the URL the client really used)
-/// where nginx uses its own listen port, so for the server's own 301s in proxy and Lambda
-/// modes (`by_server`: the reference's body is nginx's page, not a script's output) only
-/// the path and query are compared.
+/// redirect's Location from X-Forwarded-Proto/-Port, the URL the client really used,
+/// where nginx uses its own listen port. For the server's own 301s in proxy and Lambda
+/// modes (`by_server`: the reference's body is nginx's page, not a script's output),
+/// lamphp's scheme, host and port must be exactly those the forwarded request names
+/// (`forwarded_origin`, computed here from what the reference was sent), and then only
+/// the path and query of both Locations are compared.
 pub fn proxy_redirect_location(
-    location: &[u8],
+    reference: &mut Response,
+    lamphp: &mut Response,
+    forwarded: &[u8],
     mode: Mode,
-    status: u16,
     by_server: bool,
-) -> Vec<u8> {
-    if !mode.behind_alb() || status != 301 || !by_server {
-        return location.to_vec();
+    diffs: &mut Vec<String>,
+) {
+    if !mode.behind_alb() || reference.status != 301 || !by_server {
+        return;
     }
-    let text = String::from_utf8_lossy(location);
-    match text.split_once("://") {
-        Some((_, rest)) => rest.as_bytes()[rest.find('/').unwrap_or(rest.len())..].to_vec(),
-        None => location.to_vec(),
+    let want = forwarded_origin(forwarded, mode);
+    for (side, response) in [("reference", reference), ("lamphp", lamphp)] {
+        for (_, value) in response
+            .headers
+            .iter_mut()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("location"))
+        {
+            let text = String::from_utf8_lossy(value).into_owned();
+            let (origin, path) = match text.split_once("://") {
+                Some((scheme, rest)) => {
+                    let at = rest.find('/').unwrap_or(rest.len());
+                    (
+                        format!("{scheme}://{}", &rest[..at]),
+                        rest[at..].to_string(),
+                    )
+                }
+                None => (String::new(), text.clone()),
+            };
+            if side == "lamphp" && origin != want {
+                diffs.push(format!(
+                    "location: lamphp's redirect names {origin:?}, the forwarded request {want:?}"
+                ));
+            }
+            *value = path.into_bytes();
+        }
     }
 }
 
+/// The scheme, host and port a client used, as the ALB tells them: X-Forwarded-Proto
+/// (`http` when absent), the request's `$host`, and X-Forwarded-Port unless it is the
+/// scheme's default. Without a host, `serve` names its own address, as nginx does; a
+/// Lambda function has none and must answer with the path alone.
+fn forwarded_origin(request: &[u8], mode: Mode) -> String {
+    let lines = header_lines(request);
+    let header = |name: &str| {
+        lines
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| String::from_utf8_lossy(v).trim().to_string())
+            .unwrap_or_default()
+    };
+    let scheme = match header("x-forwarded-proto").to_ascii_lowercase() {
+        s if s.is_empty() => "http".to_string(),
+        s => s,
+    };
+    let port = header("x-forwarded-port");
+    let default = if scheme == "https" { "443" } else { "80" };
+    let port = match port.as_str() {
+        "" => String::new(),
+        p if p == default => String::new(),
+        p => format!(":{p}"),
+    };
+    // Without a host nginx names its own address, which is where the request came to.
+    let host = match request_host(request).0 {
+        h if !h.is_empty() => h,
+        _ if mode.is_lambda() => return String::new(),
+        _ => "127.0.0.1".to_string(),
+    };
+    format!("{scheme}://{host}{port}")
+}
+
 /// Departure (c): pages nginx itself generates end with `<hr><center>nginx/1.22.1</center>`;
-/// lamphp's name lamphp and its version there. lamphp's line is turned back into nginx's.
-/// Returns whether the body had lamphp's signature.
-pub fn error_page_signature(body: &mut Vec<u8>) -> bool {
+/// lamphp's name lamphp and its version there. lamphp's line is turned back into nginx's,
+/// and its Content-Length made smaller by as many bytes as that took off the body, so the
+/// length is still compared (http.rs has checked it against the bytes sent).
+pub fn error_page_signature(response: &mut Response) {
     let lamphp = format!("<hr><center>lamphp/{}</center>", env!("CARGO_PKG_VERSION"));
-    let replaced = crate::case::replace(body, lamphp.as_bytes(), NGINX);
-    let changed = replaced != *body;
-    *body = replaced;
-    changed
+    let replaced = crate::case::replace(&response.body, lamphp.as_bytes(), NGINX);
+    let shorter = response.body.len() as i64 - replaced.len() as i64;
+    response.body = replaced;
+    if shorter == 0 {
+        return;
+    }
+    for (name, value) in &mut response.headers {
+        let length = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok());
+        if let (true, Some(length)) = (name.eq_ignore_ascii_case("content-length"), length) {
+            *value = (length - shorter).to_string().into_bytes();
+        }
+    }
 }
 
 /// Departure (a): nginx 1.22 passes every copy of a repeated request header and PHP keeps
@@ -256,29 +345,54 @@ mod tests {
             b"http://h:45678/"
         );
         assert_eq!(own_port_in_location(b"/relative", 4567), b"/relative");
-        assert_eq!(
-            proxy_redirect_location(b"https://h/sub/?x=1", Mode::Proxy, 301, true),
-            b"/sub/?x=1"
-        );
-        assert_eq!(
-            proxy_redirect_location(b"https://h/a", Mode::Proxy, 301, false),
-            b"https://h/a"
-        );
-        assert_eq!(
-            proxy_redirect_location(b"https://h/a", Mode::Direct, 301, true),
-            b"https://h/a"
-        );
     }
 
     #[test]
-    fn only_lamphps_signature_is_put_back() {
-        let mut page = format!(
+    fn proxy_redirects_must_name_the_forwarded_origin() {
+        let forwarded = |proto_port: &str| {
+            format!("GET /sub HTTP/1.1\r\nHost: H.test:99\r\n{proto_port}\r\n").into_bytes()
+        };
+        let https = forwarded("X-Forwarded-Proto: HTTPS\r\nX-Forwarded-Port: 443");
+        assert_eq!(forwarded_origin(&https, Mode::Proxy), "https://h.test");
+        let custom = forwarded("X-Forwarded-Proto: http\r\nX-Forwarded-Port: 8080");
+        assert_eq!(forwarded_origin(&custom, Mode::Proxy), "http://h.test:8080");
+        let redirect = |location: &str| {
+            let raw = format!("HTTP/1.1 301 Moved Permanently\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+            crate::http::parse(raw.as_bytes()).unwrap()
+        };
+        let check = |location: &str, mode: Mode| {
+            let (mut r, mut l) = (redirect("http://h.test:1234/sub/?x"), redirect(location));
+            let mut diffs = Vec::new();
+            proxy_redirect_location(&mut r, &mut l, &https, mode, true, &mut diffs);
+            (l.header("location").unwrap().to_vec(), diffs)
+        };
+        assert_eq!(
+            check("https://h.test/sub/?x", Mode::Proxy),
+            (b"/sub/?x".to_vec(), vec![])
+        );
+        let (_, diffs) = check("http://h.test/sub/?x", Mode::LambdaMulti);
+        assert_eq!(diffs.len(), 1, "{diffs:?}");
+        let (location, diffs) = check("http://h.test/sub/", Mode::Direct);
+        assert_eq!((location, diffs), (b"http://h.test/sub/".to_vec(), vec![]));
+    }
+
+    #[test]
+    fn only_lamphps_signature_is_put_back_and_its_length_with_it() {
+        let page = format!(
             "x<hr><center>lamphp/{}</center>\r\n",
             env!("CARGO_PKG_VERSION")
-        )
-        .into_bytes();
-        assert!(error_page_signature(&mut page));
-        assert_eq!(page, b"x<hr><center>nginx/1.22.1</center>\r\n");
-        assert!(!error_page_signature(&mut page));
+        );
+        let raw = format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{page}",
+            page.len()
+        );
+        let mut response = crate::http::parse(raw.as_bytes()).unwrap();
+        error_page_signature(&mut response);
+        let nginx = b"x<hr><center>nginx/1.22.1</center>\r\n";
+        assert_eq!(response.body, nginx);
+        let length = nginx.len().to_string().into_bytes();
+        assert_eq!(response.header("content-length"), Some(&length[..]));
+        error_page_signature(&mut response);
+        assert_eq!(response.header("content-length"), Some(&length[..]));
     }
 }

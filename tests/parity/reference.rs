@@ -39,6 +39,21 @@ pub fn require_reference_programs() {
     );
 }
 
+/// The environment both sides' PHP servers are started with, and so all of it that a
+/// script sees besides its request: `PATH` alone (dump.php leaves out exactly the names
+/// this and the shell running start.sh give php-fpm). Anything else in a dump came with
+/// the request or was added by the server under test. `LAMPHP_PHP_BACKEND` is passed on
+/// when set: it chooses lamphp's backend (departure (k)).
+pub fn php_environment(command: &mut Command) -> &mut Command {
+    command.env_clear();
+    for name in ["PATH", "LAMPHP_PHP_BACKEND"] {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    command
+}
+
 pub fn run_with_retries<T>(what: &str, mut start: impl FnMut() -> Result<T, String>) -> T {
     let mut errors = Vec::new();
     for _ in 0..ATTEMPTS {
@@ -105,7 +120,7 @@ impl Reference {
             direct_port: free_port(),
             alb_port: free_port(),
         };
-        let out = Command::new("bash")
+        let out = php_environment(&mut Command::new("bash"))
             .arg(reference_dir().join("start.sh"))
             .arg(root)
             .arg(reference.run.path())

@@ -185,14 +185,16 @@ impl Site {
 
 /// GETs `path` with session `sid` on its own thread, for a request that keeps the
 /// session locked while the test looks on; the thread ends when the server answers or
-/// goes away.
-fn in_background(port: u16, path: &str, sid: &str) -> thread::JoinHandle<()> {
+/// goes away, with what the client got.
+fn in_background(
+    port: u16,
+    path: &str,
+    sid: &str,
+) -> thread::JoinHandle<Result<http::Response, String>> {
     let req = format!(
         "GET {path} HTTP/1.1\r\nHost: t\r\nCookie: PHPSESSID={sid}\r\nConnection: close\r\n\r\n"
     );
-    thread::spawn(move || {
-        let _ = http::exchange(port, req.as_bytes());
-    })
+    thread::spawn(move || http::exchange(port, req.as_bytes()))
 }
 
 /// Waits (up to 10 s) until the stored session `key` has a lock owner; returns the item.
@@ -209,6 +211,22 @@ fn wait_locked(moto: &Moto, key: &str) -> Value {
         );
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Now, in the milliseconds since the epoch that a lock's lease is written in.
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// When the lock on a stored session lapses (its `lock_expires`, epoch ms).
+fn lease_end(stored: &Value) -> u64 {
+    let lease = stored["lock_expires"]["N"].as_str();
+    lease
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no lease in {stored}"))
 }
 
 /// moto and two instances on its table.
@@ -317,9 +335,15 @@ fn a_lock_left_by_a_killed_instance_lapses_at_its_lease() {
     let sid = sid.unwrap();
     let key = format!("PHPSESSID_{sid}");
     let holder = in_background(a.port, "/hold.php?s=20", &sid);
-    wait_locked(&moto, &key);
-    let locked_at = Instant::now();
-    assert_eq!(item(&moto, &key)["lock"]["N"], "1", "the SDK's lock flag");
+    let locked = wait_locked(&moto, &key);
+    let (locked_at, locked_ms, lease) = (Instant::now(), epoch_ms(), lease_end(&locked));
+    // Taken moments ago, for the timeout and the 2 s after it.
+    let left = lease as i64 - locked_ms as i64;
+    assert!(
+        (4_000..=5_000).contains(&left),
+        "the lease ends {left} ms after it was seen taken"
+    );
+    assert_eq!(locked["lock"]["N"], "1", "the SDK's lock flag");
     let _ = a.child.kill();
     let _ = a.child.wait();
 
@@ -341,13 +365,23 @@ fn a_lock_left_by_a_killed_instance_lapses_at_its_lease() {
             "the lock did not lapse: {body}"
         );
     };
+    let lapsed = epoch_ms();
     assert!(
-        locked_at.elapsed() >= Duration::from_secs(3),
-        "the lock lapsed before its lease"
+        lapsed >= lease,
+        "B took the lock {} ms before its lease ended",
+        lease - lapsed
     );
     assert_eq!(body, "2");
     assert_eq!(b.ok("/show.php", Some(&sid)).0, r#"{"n":2}"#);
-    holder.join().unwrap();
+    // The request the kill interrupted got no answer: its connection ended with none,
+    // not with a response it could take for whole.
+    match holder.join().unwrap() {
+        Err(e) => assert!(e.contains("closed without answering"), "{e}"),
+        Ok(r) => panic!(
+            "the killed instance's request was answered {}",
+            r.status_line
+        ),
+    }
 }
 
 /// A TCP proxy in front of moto that the test can cut: new connections are refused
@@ -512,13 +546,25 @@ fn dynamodb_lost_between_read_and_write_leaves_the_stored_session_as_it_was() {
     wait_locked(&moto, &key);
     let locked_at = Instant::now();
     proxy.set_down(true);
-    slow.join().unwrap();
-    // The write's retries may outlast the request (a 504 at 3 s); its error is logged.
+    // The script sleeps 2 s, then its write's first attempt alone may take 2 s: the
+    // request is past its 3 s and its client has the 504, at the timeout, not after the
+    // write's retries. The write's error is logged.
+    let interrupted = slow
+        .join()
+        .unwrap()
+        .expect("an answer to the interrupted request");
+    assert_eq!(interrupted.status, 504, "{}", a.log());
+    assert!(
+        locked_at.elapsed() < Duration::from_millis(3300),
+        "the 504 came {:?} after the lock, past the 3 s timeout",
+        locked_at.elapsed()
+    );
     a.wait_for_log("DynamoDB could not be reached", Duration::from_secs(10));
     proxy.set_down(false);
     let stored = item(&moto, &key);
     assert_eq!(stored["data"]["S"], "n|i:1;", "{stored}");
     assert!(stored.get("lock_owner").is_some(), "{stored}");
+    let lease = lease_end(&stored);
 
     // The lock the failed write could not release lapses at its lease (5 s after it was
     // taken); the next request waits for that and sees the data as stored before. It
@@ -526,10 +572,11 @@ fn dynamodb_lost_between_read_and_write_leaves_the_stored_session_as_it_was() {
     // failed write gave up, and it cannot be answered before the lease ends.
     thread::sleep((locked_at + Duration::from_secs(3)).saturating_duration_since(Instant::now()));
     assert_eq!(a.ok("/counter.php", Some(&sid)).0, "2");
+    let now = epoch_ms();
     assert!(
-        locked_at.elapsed() >= Duration::from_millis(4500),
-        "{:?}",
-        locked_at.elapsed()
+        now >= lease,
+        "the lock was taken {} ms before its lease ended",
+        lease - now
     );
     assert_eq!(item(&moto, &key)["data"]["S"], "n|i:2;");
 }
@@ -765,22 +812,18 @@ fn lambda_mode_shares_sessions_and_leases_end_at_the_invocation_deadline() {
     // (7 s), not serve's timeout.
     let key = format!("PHPSESSID_{sid}");
     let holder = in_background(lambda.port, "/hold.php?s=2", &sid);
-    let locked = wait_locked(&moto, &key);
-    let lease: u64 = locked["lock_expires"]["N"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let (lease, now) = (lease_end(&wait_locked(&moto, &key)), epoch_ms());
+    // The deadline is 7 s after the invocation began, which was moments before now.
+    let left = lease as i64 - now as i64;
     assert!(
-        lease > now && lease <= now + 7_500,
-        "lease ends {} ms from now",
-        lease as i64 - now as i64
+        (6_000..=7_000).contains(&left),
+        "the lease ends {left} ms from now"
     );
-    holder.join().unwrap();
+    let held = holder
+        .join()
+        .unwrap()
+        .expect("an answer to the holding request");
+    assert_eq!((held.status, &held.body[..]), (200, &b"done"[..]));
     assert_eq!(
         serve.ok("/show.php", Some(&sid)).0,
         r#"{"n":2,"held":true}"#

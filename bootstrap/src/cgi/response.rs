@@ -43,7 +43,9 @@ pub fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
-const HIDDEN: [&str; 8] = [
+/// Never passed on: nginx's `fastcgi_hide_header` defaults and the hop-by-hop headers
+/// (besides `X-Accel-*`).
+pub const HIDDEN: [&str; 8] = [
     "status",
     "connection",
     "keep-alive",

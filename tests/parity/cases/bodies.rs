@@ -73,7 +73,7 @@ pub fn cases() -> Vec<Case> {
             .h("Content-Length: 5")
             .h("Transfer-Encoding: chunked")
             .body(chunked(&[b"hello"]))
-            .parser(Parser::Accepts),
+            .accepts("POST /dump.php HTTP/1.1\r\nHost: parity.test\r\nTransfer-Encoding: chunked\r\n"),
         req("body_content_length_zero", "POST", "/dump.php").h("Content-Length: 0").h(FORM_TYPE),
         req("body_post_without_length", "POST", "/dump.php").h(FORM_TYPE),
         req("body_expect_continue", "POST", "/dump.php").h("Expect: 100-continue").h(FORM_TYPE).body("a=1"),
@@ -90,6 +90,6 @@ pub fn cases() -> Vec<Case> {
         req("body_delete_static", "DELETE", "/hello.txt"),
         raw("body_duplicate_content_length", "POST /dump.php HTTP/1.1\r\nHost: parity.test\r\nContent-Length: 3\r\nContent-Length: 3\r\n")
             .body("abc")
-            .parser(Parser::Accepts),
+            .accepts("POST /dump.php HTTP/1.1\r\nHost: parity.test\r\nContent-Length: 3\r\n"),
     ]
 }

@@ -2,8 +2,10 @@
 //! the small builder in `case.rs`), the modes it runs in and its flags.
 
 mod bodies;
+mod bytes;
 mod headers;
 mod host;
+mod keepalive;
 mod methods;
 mod paths;
 mod proxy;
@@ -15,12 +17,15 @@ use std::path::Path;
 
 use crate::case::Case;
 
+pub use keepalive::conversations;
+
 pub fn all(root: &Path) -> Vec<Case> {
     [
         queries::cases(),
         paths::cases(),
         methods::cases(),
         bodies::cases(),
+        bytes::cases(),
         headers::cases(),
         host::cases(),
         scripts::cases(),

@@ -1,7 +1,7 @@
 //! Trusted-proxy mode only: how X-Forwarded-For/-Proto/-Port become REMOTE_ADDR, HTTPS,
 //! REQUEST_SCHEME and SERVER_PORT, exactly as the reference's ALB server derives them.
 
-use crate::case::{get, Case};
+use crate::case::{get, raw, Case, HOST};
 
 /// A proxy-mode request to dump.php carrying exactly `headers` instead of the ALB's.
 fn alb(name: &str, headers: &[&str]) -> Case {
@@ -9,6 +9,18 @@ fn alb(name: &str, headers: &[&str]) -> Case {
         get(name, "/dump.php").proxy_only().no_alb(),
         |case, line| case.h(line),
     )
+}
+
+/// A proxy-mode directory redirect (`/sub` to `/sub/?q=1`) with exactly `headers` beside
+/// the client's address, so the Location must name that scheme and port.
+fn alb_redirect(name: &str, host: &str, headers: &[&str]) -> Case {
+    let head = format!("GET /sub?q=1 HTTP/1.1\r\nHost: {host}\r\n");
+    let case = raw(name, head).proxy_only().no_alb().status(301);
+    headers
+        .iter()
+        .fold(case.h("X-Forwarded-For: 198.51.100.1"), |case, line| {
+            case.h(line)
+        })
 }
 
 pub fn cases() -> Vec<Case> {
@@ -117,6 +129,31 @@ pub fn cases() -> Vec<Case> {
         get("alb_dir_redirect_query", "/onlyhtml?x=1")
             .proxy_only()
             .status(301),
+        alb_redirect(
+            "alb_dir_redirect_http_80",
+            HOST,
+            &["X-Forwarded-Proto: http", "X-Forwarded-Port: 80"],
+        ),
+        alb_redirect(
+            "alb_dir_redirect_https_8443",
+            HOST,
+            &[proto, "X-Forwarded-Port: 8443"],
+        ),
+        alb_redirect(
+            "alb_dir_redirect_http_8080",
+            HOST,
+            &["X-Forwarded-Proto: http", "X-Forwarded-Port: 8080"],
+        ),
+        alb_redirect(
+            "alb_dir_redirect_proto_uppercase",
+            HOST,
+            &["X-Forwarded-Proto: HTTPS", port],
+        ),
+        alb_redirect(
+            "alb_dir_redirect_host_port",
+            "Parity.TEST.:8443",
+            &[proto, port],
+        ),
         get("alb_host_port", "/dump.php")
             .proxy_only()
             .no_alb()
