@@ -60,7 +60,8 @@
 //!   `mail()`'s message through SES v2 SendEmail, as sendmail would send it.
 //! - [`release`]: site releases on EFS (`LAMPHP_RELEASE`): the unpack and prune commands
 //!   the release command (`lamphp`, the `release/` crate) invokes the function with, in
-//!   the wire format both share (`lamphp_protocol`, the `protocol/` crate).
+//!   the wire format both share (`lamphp_protocol`, the `protocol/` crate); a release's PHP
+//!   compiled as it is unpacked, which PHP serving it starts with ([`release::opcache`]).
 //! - [`logging`], [`signals`]: process plumbing for the binary.
 
 pub mod access_log;
