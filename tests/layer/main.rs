@@ -375,18 +375,7 @@ fn alb_get(path: &str, query: &[(&str, &str)], headers: &[(&str, &str)]) -> Vec<
 /// A plain HTTP server on a loopback port that answers every request with `pong`: what
 /// the site reaches with curl, by the name /etc/hosts gives it.
 fn backend() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    thread::spawn(move || {
-        for mut stream in listener.incoming().map_while(Result::ok) {
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\npong",
-            );
-        }
-    });
-    port
+    serving(b"pong".to_vec())
 }
 
 /// Answers to one invocation: (status, headers, body), from the emulator's JSON.

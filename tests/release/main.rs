@@ -750,17 +750,13 @@ fn a_release_is_compiled_once_and_php_serving_it_starts_with_it() {
     // Two files declaring one function, as WordPress's noop.php and functions.php do: in
     // one PHP request the second would not compile.
     let public = site.join("public");
-    std::fs::write(
-        public.join("noop.php"),
-        "<?php function shared() { return 1; }",
-    )
-    .unwrap();
-    std::fs::write(
-        public.join("real.php"),
-        "<?php function shared() { return 2; }",
-    )
-    .unwrap();
-    std::fs::write(public.join("broken.php"), "<?php this is not PHP").unwrap();
+    for (name, text) in [
+        ("noop.php", "<?php function shared() { return 1; }"),
+        ("real.php", "<?php function shared() { return 2; }"),
+        ("broken.php", "<?php this is not PHP"),
+    ] {
+        std::fs::write(public.join(name), text).unwrap();
+    }
     let id = deployed_id(&env.ok(&["deploy", "--site", site.to_str().unwrap()]));
     assert_eq!(
         env.caches(),

@@ -301,3 +301,119 @@ fn link_into(local: &Path, releases: &Path, id: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fpm::Backend;
+
+    fn php(backend: Backend, runtime_dir: PathBuf) -> FpmConfig {
+        FpmConfig {
+            backend,
+            binary: None,
+            children: 1,
+            max_requests: 0,
+            runtime_dir,
+            ini: Vec::new(),
+            startup_ini: Vec::new(),
+            terminate_after: None,
+            kill_timed_out: false,
+        }
+    }
+
+    /// Each backend builds the cache in a pool of its own, a request per file, and the
+    /// link gives PHP the ini to read it through the sandbox's own cache.
+    #[tokio::test]
+    async fn both_backends_compile_every_file_that_compiles_and_link_the_release_alone() {
+        for backend in [Backend::Fpm, Backend::Cgi] {
+            let dir = tempfile::tempdir().unwrap();
+            let releases = dir.path().join("releases");
+            let site = releases.join("r1/public");
+            fs::create_dir_all(site.join("lib")).unwrap();
+            for (name, text) in [
+                ("index.php", "<?php echo 1;"),
+                ("lib/a.php", "<?php function twice() {}"),
+                ("lib/b.php", "<?php function twice() {}"),
+                ("view.phtml", "<p><?= 1 ?></p>"),
+                ("broken.php", "<?php nope nope"),
+                ("notes.txt", "not PHP"),
+            ] {
+                fs::write(site.join(name), text).unwrap();
+            }
+            let runtime = dir.path().join("run");
+            let later = Instant::now() + std::time::Duration::from_secs(60);
+            let built = build(&releases, "r1", &php(backend, runtime.clone()), later)
+                .await
+                .unwrap();
+            let name = backend.name();
+            assert_eq!((built.files, built.compiled), (5, 4), "{name}: {built:?}");
+            assert!(!built.cut_short, "{name}");
+            let system_id = built.system_id.clone().unwrap();
+            let release = fs::canonicalize(releases.join("r1")).unwrap();
+            let tree = cache_of(&releases, "r1")
+                .join(&system_id)
+                .join(release.strip_prefix("/").unwrap());
+            for bin in ["index.php", "lib/a.php", "lib/b.php", "view.phtml"] {
+                let bin = tree.join(format!("public/{bin}.bin"));
+                assert!(bin.is_file(), "{name}: no {}", bin.display());
+            }
+            assert_eq!(
+                fs::read_dir(releases.join(CACHES)).unwrap().count(),
+                1,
+                "{name}: no work directory left"
+            );
+            assert!(
+                fs::read_dir(&runtime).unwrap().next().is_none(),
+                "{name}: the compiling pool's files are gone"
+            );
+
+            let ini = link(&runtime, &releases, "r1");
+            let local = runtime.join("opcache");
+            let want: Vec<(String, String)> = [
+                ("opcache.validate_timestamps", "0"),
+                ("opcache.file_cache", local.to_str().unwrap()),
+                ("opcache.file_cache_consistency_checks", "1"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+            assert_eq!(ini, want, "{name}");
+            let linked = local
+                .join(&system_id)
+                .join(release.strip_prefix("/").unwrap());
+            assert_eq!(fs::read_link(&linked).unwrap(), tree, "{name}");
+            let only: Vec<_> = fs::read_dir(local.join(&system_id))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(
+                only.len(),
+                1,
+                "{name}: one tree, leading to the release: {only:?}"
+            );
+
+            fs::remove_dir_all(cache_of(&releases, "r1")).unwrap();
+            assert_eq!(
+                link(&runtime, &releases, "r1"),
+                want[..1],
+                "{name}: without a cache, timestamps are still not checked"
+            );
+        }
+    }
+
+    /// Past its deadline a build compiles nothing more, and says it was cut short.
+    #[tokio::test]
+    async fn a_build_past_its_deadline_is_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let releases = dir.path().join("releases");
+        fs::create_dir_all(releases.join("r1")).unwrap();
+        fs::write(releases.join("r1/index.php"), "<?php echo 1;").unwrap();
+        let config = php(Backend::Fpm, dir.path().join("run"));
+        let built = build(&releases, "r1", &config, Instant::now())
+            .await
+            .unwrap();
+        assert_eq!((built.files, built.compiled), (1, 0), "{built:?}");
+        assert!(built.cut_short);
+        assert_eq!(built.system_id, None);
+        assert!(!has_cache(&releases, "r1"));
+    }
+}
