@@ -210,10 +210,12 @@ fn a_full_releases_directory_fails_the_unpack_clearly_and_keeps_serving() {
     let dir = scratch("full");
     let serving = dir.join("serving");
     std::fs::create_dir_all(&serving).unwrap();
-    // The served release lists the releases beside it, so the test sees into the tmpfs.
+    // The served release lists the releases beside it, and their compiled caches (in
+    // `.opcache`), so the test sees into the tmpfs.
     std::fs::write(
         serving.join("index.php"),
-        "<?php $names = scandir(dirname(__DIR__)); echo json_encode(array_values(array_diff($names, ['.', '..'])));",
+        "<?php $list = fn ($dir) => array_values(array_diff(@scandir($dir) ?: [], ['.', '..', '.opcache'])); \
+         echo json_encode($list(dirname(__DIR__))), ' ', json_encode($list(dirname(__DIR__) . '/.opcache'));",
     )
     .unwrap();
     let releases = dir.join("releases");
@@ -249,7 +251,7 @@ fn a_full_releases_directory_fails_the_unpack_clearly_and_keeps_serving() {
         assert_eq!(answer["statusCode"], 200, "{answer}\n{}", watch.log());
         answer["body"].as_str().unwrap().to_owned()
     };
-    assert_eq!(page(&watch), r#"["current"]"#);
+    assert_eq!(page(&watch), r#"["current"] []"#);
 
     let too_big = Bundle::of(&[
         ("index.php", b"<?php echo 'big';"),
@@ -279,7 +281,7 @@ fn a_full_releases_directory_fails_the_unpack_clearly_and_keeps_serving() {
         watch.log()
     );
     // Nothing half written is left, and the release being served still is.
-    assert_eq!(page(&watch), r#"["current"]"#);
+    assert_eq!(page(&watch), r#"["current"] []"#);
 
     let small = Bundle::of(&[("index.php", b"<?php echo 'small';")]);
     let server = BundleServer::start(small.bytes.clone(), usize::MAX);
@@ -290,6 +292,11 @@ fn a_full_releases_directory_fails_the_unpack_clearly_and_keeps_serving() {
     assert!(answer.contains("\"files\":1"), "{answer}");
     let mut want = vec!["current".to_owned(), small.id.clone()];
     want.sort();
-    assert_eq!(page(&watch), serde_json::to_string(&want).unwrap());
+    let compiled = format!(r#"["{}"]"#, small.id);
+    assert_eq!(
+        page(&watch),
+        format!("{} {compiled}", serde_json::to_string(&want).unwrap()),
+        "the small release, and its compiled PHP with no work directory left"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
