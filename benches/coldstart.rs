@@ -29,7 +29,7 @@ use common::{ms, spread};
 use lamphp::fpm::{Backend, FpmConfig};
 use lamphp::local::runtime_api::{Outcome, Phase, RuntimeApi};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -269,24 +269,12 @@ fn copy(from: &Path, to: &Path) {
     );
 }
 
-/// The host's php-fpm, one worker, as the bootstrap starts it on Lambda.
-fn php(runtime_dir: PathBuf) -> FpmConfig {
-    FpmConfig {
-        backend: Backend::Fpm,
-        binary: None,
-        children: 1,
-        max_requests: 0,
-        runtime_dir,
-        ini: Vec::new(),
-        startup_ini: Vec::new(),
-        terminate_after: None,
-        kill_timed_out: false,
-    }
-}
-
+/// Compile release `id` with the host's php-fpm, one worker, as the bootstrap starts it on
+/// Lambda.
 async fn build(releases: &Path, id: &str, work: &Path) -> lamphp::release::opcache::Built {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    lamphp::release::opcache::build(releases, id, &php(work.join("compile")), deadline)
+    let php = FpmConfig::new(Backend::Fpm, work.join("compile"));
+    lamphp::release::opcache::build(releases, id, &php, deadline)
         .await
         .expect("compiling the release")
 }

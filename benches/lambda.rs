@@ -79,17 +79,7 @@ fn us(d: Duration) -> f64 {
 }
 
 fn fpm_config(dir: &Path, name: &str, backend: Backend) -> FpmConfig {
-    FpmConfig {
-        backend,
-        terminate_after: None,
-        kill_timed_out: false,
-        startup_ini: Vec::new(),
-        binary: None,
-        children: 1,
-        max_requests: 0,
-        runtime_dir: dir.join(name),
-        ini: Vec::new(),
-    }
+    FpmConfig::new(backend, dir.join(name))
 }
 
 /// PHP's start-up, and its time per request over raw FastCGI.

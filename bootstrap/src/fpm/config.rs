@@ -103,6 +103,22 @@ pub struct FpmConfig {
 }
 
 impl FpmConfig {
+    /// `backend` as searched for, with one worker never recycled, no limits and no ini of
+    /// ours, its files in `runtime_dir`: the start the other settings change.
+    pub fn new(backend: Backend, runtime_dir: PathBuf) -> FpmConfig {
+        FpmConfig {
+            backend,
+            binary: None,
+            children: 1,
+            max_requests: 0,
+            runtime_dir,
+            ini: Vec::new(),
+            startup_ini: Vec::new(),
+            terminate_after: None,
+            kill_timed_out: false,
+        }
+    }
+
     /// Whether a connection to PHP may carry more than one request. A worker recycled by
     /// php-fpm ends its connection gracefully, reading and dropping what we send (the
     /// client then retries), but php-cgi's child closes it at once, so a request sent on
@@ -533,18 +549,13 @@ mod tests {
 
     fn config(children: usize, max_requests: u32, ini: &[(&str, &str)]) -> FpmConfig {
         FpmConfig {
-            backend: Backend::Fpm,
-            terminate_after: None,
-            kill_timed_out: false,
-            startup_ini: Vec::new(),
-            binary: None,
             children,
             max_requests,
-            runtime_dir: PathBuf::from("/run/l"),
             ini: ini
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            ..FpmConfig::new(Backend::Fpm, PathBuf::from("/run/l"))
         }
     }
 

@@ -69,15 +69,8 @@ fn setup(scripts: &[(&str, &str)]) -> Setup {
 impl Setup {
     fn config(&self, children: usize) -> FpmConfig {
         FpmConfig {
-            backend: Backend::Fpm,
-            terminate_after: None,
-            kill_timed_out: false,
-            startup_ini: Vec::new(),
-            binary: None,
             children,
-            max_requests: 0,
-            runtime_dir: self.dir.path().join("run"),
-            ini: Vec::new(),
+            ..FpmConfig::new(Backend::Fpm, self.dir.path().join("run"))
         }
     }
 
@@ -320,9 +313,6 @@ async fn a_php_fpm_that_never_listens_is_given_up_on_and_killed() {
     std::fs::write(&fake, body).unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let config = FpmConfig {
-        terminate_after: None,
-        kill_timed_out: false,
-        startup_ini: Vec::new(),
         binary: Some(fake),
         ..setup.config(1)
     };

@@ -87,7 +87,7 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
     }
     // php-fpm's start-up is most of a cold start; the checks below run meanwhile.
     let php = tokio::spawn(Php::start(fpm, settings.sessions.clone()));
-    let checked = check(&settings).await;
+    let checked = check(&settings, &env).await;
     let Php {
         fpm,
         client,
@@ -123,7 +123,10 @@ async fn init(settings: LambdaSettings) -> Result<Invoker> {
 
 /// Everything but php-fpm: the environment `lambda_runtime` insists on, the site (none
 /// yet, on a function set up for releases that has not had one), the offload bucket.
-async fn check(settings: &LambdaSettings) -> Result<(Option<PathBuf>, Option<Offload>)> {
+async fn check(
+    settings: &LambdaSettings,
+    env: &config::SiteEnv,
+) -> Result<(Option<PathBuf>, Option<Offload>)> {
     // lambda_runtime panics without these; a clear init error is kinder.
     for name in [
         "AWS_LAMBDA_FUNCTION_NAME",
@@ -134,8 +137,7 @@ async fn check(settings: &LambdaSettings) -> Result<(Option<PathBuf>, Option<Off
             bail!("{name} is not set; Lambda sets it in every sandbox (an emulator must too)");
         }
     }
-    let env = config::SiteEnv::from_env();
-    let docroot = match docroot(&env) {
+    let docroot = match docroot(env) {
         Ok(docroot) => Some(docroot),
         // The first `lamphp deploy` needs a running function to unpack its release.
         Err(e) if env.release.is_none() && env.releases.is_some() => {

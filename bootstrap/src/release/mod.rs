@@ -66,9 +66,7 @@ impl Releases {
             }
         }
     }
-}
 
-impl Releases {
     /// Compile `release` into its cache; a failure is logged: the release serves anyway,
     /// its first requests compiling what they run.
     async fn compile(&self, release: &str, deadline: Instant) {

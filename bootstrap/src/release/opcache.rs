@@ -27,8 +27,8 @@ use crate::fpm::{Fpm, FpmConfig};
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Empty};
-use serde::Serialize;
 use std::borrow::Cow;
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,7 +46,7 @@ const COMPILE_SCRIPT: &str = "<?php\n\
     echo @opcache_compile_file($_SERVER['LAMPHP_COMPILE']) ? 'compiled' : 'failed';\n";
 
 /// What a build did, for the unpack's log line.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Built {
     /// The PHP files of the release.
     pub files: u64,
@@ -258,11 +258,24 @@ pub fn serve_from(php: &mut FpmConfig, releases: &Path, id: &str) {
 /// without.
 pub fn link(runtime_dir: &Path, releases: &Path, id: &str) -> Vec<(String, String)> {
     let mut ini = vec![("opcache.validate_timestamps".to_owned(), "0".to_owned())];
-    if !has_cache(releases, id) {
+    // Read once: on EFS, during the cold start this is for.
+    let shared = cache_of(releases, id);
+    let system_ids: Vec<OsString> = match fs::read_dir(&shared) {
+        Ok(entries) => entries.filter_map(|e| Some(e.ok()?.file_name())).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            tracing::warn!(
+                "release {id} is served without its compiled cache, so its first requests compile PHP: listing {}: {e}",
+                shared.display()
+            );
+            Vec::new()
+        }
+    };
+    if system_ids.is_empty() {
         return ini;
     }
     let local = runtime_dir.join("opcache");
-    match link_into(&local, releases, id) {
+    match link_into(&local, releases, id, &system_ids) {
         Ok(()) => match local.to_str() {
             Some(path) => ini.extend([
                 ("opcache.file_cache".to_owned(), path.to_owned()),
@@ -282,7 +295,8 @@ pub fn link(runtime_dir: &Path, releases: &Path, id: &str) -> Vec<(String, Strin
     ini
 }
 
-fn link_into(local: &Path, releases: &Path, id: &str) -> Result<()> {
+/// Links `local/<system id>/<release path>` to the shared cache of each of `system_ids`.
+fn link_into(local: &Path, releases: &Path, id: &str, system_ids: &[OsString]) -> Result<()> {
     let release = fs::canonicalize(releases.join(id))
         .with_context(|| format!("finding release {id} in {}", releases.display()))?;
     let relative = release.strip_prefix("/").unwrap_or(&release);
@@ -290,10 +304,9 @@ fn link_into(local: &Path, releases: &Path, id: &str) -> Result<()> {
         fs::remove_dir_all(local).with_context(|| format!("clearing {}", local.display()))?;
     }
     let shared = cache_of(releases, id);
-    for entry in fs::read_dir(&shared).with_context(|| format!("listing {}", shared.display()))? {
-        let system_id = entry?.file_name();
-        let tree = shared.join(&system_id).join(relative);
-        let link = local.join(&system_id).join(relative);
+    for system_id in system_ids {
+        let tree = shared.join(system_id).join(relative);
+        let link = local.join(system_id).join(relative);
         let parent = link.parent().expect("joined under `local`");
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         std::os::unix::fs::symlink(&tree, &link)
@@ -306,20 +319,6 @@ fn link_into(local: &Path, releases: &Path, id: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::fpm::Backend;
-
-    fn php(backend: Backend, runtime_dir: PathBuf) -> FpmConfig {
-        FpmConfig {
-            backend,
-            binary: None,
-            children: 1,
-            max_requests: 0,
-            runtime_dir,
-            ini: Vec::new(),
-            startup_ini: Vec::new(),
-            terminate_after: None,
-            kill_timed_out: false,
-        }
-    }
 
     /// Each backend builds the cache in a pool of its own, a request per file, and the
     /// link gives PHP the ini to read it through the sandbox's own cache.
@@ -342,9 +341,14 @@ mod tests {
             }
             let runtime = dir.path().join("run");
             let later = Instant::now() + std::time::Duration::from_secs(60);
-            let built = build(&releases, "r1", &php(backend, runtime.clone()), later)
-                .await
-                .unwrap();
+            let built = build(
+                &releases,
+                "r1",
+                &FpmConfig::new(backend, runtime.clone()),
+                later,
+            )
+            .await
+            .unwrap();
             let name = backend.name();
             assert_eq!((built.files, built.compiled), (5, 4), "{name}: {built:?}");
             assert!(!built.cut_short, "{name}");
@@ -407,7 +411,7 @@ mod tests {
         let releases = dir.path().join("releases");
         fs::create_dir_all(releases.join("r1")).unwrap();
         fs::write(releases.join("r1/index.php"), "<?php echo 1;").unwrap();
-        let config = php(Backend::Fpm, dir.path().join("run"));
+        let config = FpmConfig::new(Backend::Fpm, dir.path().join("run"));
         let built = build(&releases, "r1", &config, Instant::now())
             .await
             .unwrap();
